@@ -106,10 +106,8 @@ class HttpResponse:
 
 
 def _is_tls_error(exc: BaseException) -> bool:
-    if isinstance(exc, (ssl.SSLError, SSLValidationError)):
-        return True
     reason = getattr(exc, "reason", None)
-    return isinstance(reason, ssl.SSLError) or "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    return isinstance(exc, (ssl.SSLError, SSLValidationError)) or isinstance(reason, ssl.SSLError)
 
 
 def join_url(base_url: str | None, path_or_url: str) -> str:
