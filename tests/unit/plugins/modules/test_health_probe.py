@@ -169,9 +169,14 @@ def test_request_timeout_is_capped_by_total_timeout(run_module: Run, backend: Ba
 
 
 def test_latency_limit(run_module: Run, backend: Backend) -> None:
-    backend.script("GET", "/slow", backend.Reply(200, {"status": "healthy"}, delay=0.15))
+    backend.script("GET", "/slow", backend.Reply(200, {"status": "healthy"}, delay=0.3))
     result = run_module(
-        health_probe.main, {"url": [f"{backend.url}/slow", f"{backend.url}/api/v1/health"], "max_latency_ms": 100}
+        health_probe.main,
+        {
+            "url": [f"{backend.url}/slow"],
+            "targets": [{"url": f"{backend.url}/api/v1/health", "max_latency_ms": 5000}],
+            "max_latency_ms": 100,
+        },
     )
     assert result.rc == 1
     slow, fast = result["results"]
