@@ -1,0 +1,108 @@
+# Copyright (c) ablage.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Files of the deploy state directory on the target host (PRIVATE to this collection).
+
+Rollback reads only this directory, so every write is atomic (temporary file,
+fsync, rename): a deploy killed halfway leaves the previous content, never half a file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import tempfile
+import typing as t
+
+LOCK_FILE = "deploy.lock"
+STATE_FILE = "state.json"
+HISTORY_FILE = "history.jsonl"
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
+
+
+def ensure_dir(path: str) -> bool:
+    """Create the state directory with mode 0700; True when it had to be created or tightened."""
+    changed = False
+    if not os.path.isdir(path):
+        os.makedirs(path, mode=0o700)
+        changed = True
+    if os.stat(path).st_mode & 0o777 != 0o700:
+        os.chmod(path, 0o700)
+        changed = True
+    return changed
+
+
+def read_json(path: str) -> dict[str, t.Any] | None:
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        data = json.load(handle)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not hold a JSON object")
+    return data
+
+
+def write_json_atomic(path: str, data: dict[str, t.Any]) -> None:
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def create_exclusive(path: str, data: dict[str, t.Any]) -> bool:
+    """Write ``data`` to ``path`` only if it does not exist yet; False when someone else was first."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return True
+
+
+def append_jsonl(path: str, record: dict[str, t.Any]) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, sort_keys=True) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def read_jsonl_tail(path: str, limit: int) -> list[dict[str, t.Any]]:
+    if limit <= 0 or not os.path.exists(path):
+        return []
+    records: list[dict[str, t.Any]] = []
+    with open(path, encoding="utf-8") as handle:
+        for raw in handle:
+            if raw.strip():
+                records.append(json.loads(raw))
+    return records[-limit:]
+
+
+def merge(base: dict[str, t.Any], update: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Recursive merge: dicts merge key by key, anything else replaces."""
+    result = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = value
+    return result

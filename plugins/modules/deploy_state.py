@@ -1,0 +1,159 @@
+#!/usr/bin/python
+# Copyright (c) ablage.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: deploy_state
+short_description: Read and record the deploy state and history of Ablage-System on the target host
+version_added: 0.1.0
+description:
+  - C(state.json) in O(state_dir) holds what a rollback needs, such as the current and previous version, image digests,
+    the Alembic revision before and after, the last backup and its checksum, and the phase the deploy reached.
+  - C(history.jsonl) holds one line per deploy or rollback (version, time, deployer, result, durations, downtime).
+  - Rollback reads only these files, so it works from a fresh controller or AWX job. Writes are atomic.
+  - Without O(update) or O(history) the module only reads.
+author:
+  - ablage.ops contributors
+extends_documentation_fragment:
+  - ablage.ops._attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff is C(state.json) before and after the merge.
+  idempotent:
+    support: partial
+    details:
+      - Merging the same O(update) twice reports no change; every O(history) record is appended, so it always changes.
+options:
+  state_dir:
+    description:
+      - Deploy state directory on the target host. Created with mode 0700 when something is written.
+    type: path
+    required: true
+  update:
+    description:
+      - Keys to merge into C(state.json). Nested dictionaries merge key by key; other values replace.
+      - Never put secrets here; the file is readable by whoever can read the state directory.
+    type: dict
+    default: {}
+  history:
+    description:
+      - A record to append to C(history.jsonl). C(recorded_at) is added when missing.
+    type: dict
+  history_limit:
+    description:
+      - How many of the newest history records to return.
+    type: int
+    default: 20
+"""
+
+EXAMPLES = r"""
+- name: Record the rollback point before the deploy touches anything
+  ablage.ops.deploy_state:
+    state_dir: /var/lib/ablage-deploy
+    update:
+      phase: preflight
+      previous_version: 1.0.0
+      target_version: 1.1.0
+      alembic_revision_before: "0001"
+
+- name: Append the result to the history
+  ablage.ops.deploy_state:
+    state_dir: /var/lib/ablage-deploy
+    history:
+      action: deploy
+      version: 1.1.0
+      result: success
+      deployer: alice
+
+- name: Read the state (rollback does this first)
+  ablage.ops.deploy_state:
+    state_dir: /var/lib/ablage-deploy
+  register: deploy_state
+"""
+
+RETURN = r"""
+state:
+  description: Content of C(state.json) after the module ran (empty when there is none).
+  returned: always
+  type: dict
+history:
+  description: The newest O(history_limit) records of C(history.jsonl), oldest first.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import os
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ablage.ops.plugins.module_utils._deploy_state import (
+    HISTORY_FILE,
+    STATE_FILE,
+    append_jsonl,
+    ensure_dir,
+    merge,
+    read_json,
+    read_jsonl_tail,
+    utc_now,
+    write_json_atomic,
+)
+
+
+class DeployState:
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.params = module.params
+        self.state_path = os.path.join(self.params["state_dir"], STATE_FILE)
+        self.history_path = os.path.join(self.params["state_dir"], HISTORY_FILE)
+
+    def run(self) -> dict[str, t.Any]:
+        before = read_json(self.state_path) or {}
+        after = merge(before, self.params["update"])
+        record = self.params["history"]
+        changed = after != before or record is not None
+        if changed and not self.module.check_mode:
+            ensure_dir(self.params["state_dir"])
+            if after != before:
+                write_json_atomic(self.state_path, after)
+            if record is not None:
+                append_jsonl(self.history_path, {"recorded_at": utc_now(), **record})
+        history = read_jsonl_tail(self.history_path, self.params["history_limit"])
+        if record is not None and self.module.check_mode:
+            history = ([*history, record])[-self.params["history_limit"] :] if self.params["history_limit"] > 0 else []
+        result: dict[str, t.Any] = {"changed": changed, "state": after, "history": history}
+        if self.module._diff:
+            result["diff"] = {"before": before, "after": after}
+        return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "state_dir": {"type": "path", "required": True},
+            "update": {"type": "dict", "default": {}},
+            "history": {"type": "dict"},
+            "history_limit": {"type": "int", "default": 20},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        result = DeployState(module).run()
+    except (OSError, ValueError) as exc:
+        module.fail_json(
+            msg=f"Cannot read or write the deploy state in {module.params['state_dir']}: {exc}. "
+            "Check the directory's permissions (become: true) and that state.json / history.jsonl hold valid JSON.",
+        )
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
