@@ -75,9 +75,11 @@ def run_gpu_container(
     Returns image, command, exit_code and output (stdout and stderr, first 4 KiB).
     Raises DockerGpuError with a sentence a person can act on.
     """
-    client = None
     try:
         client = docker.DockerClient(base_url=docker_host, timeout=int(max(timeout, 1)))
+    except (DockerException, requests.exceptions.RequestException) as exc:
+        raise DockerGpuError(_explain(exc, image, docker_host)) from exc
+    try:
         if pull:
             client.images.pull(image)
         container = client.containers.create(
@@ -96,8 +98,7 @@ def run_gpu_container(
     except (DockerException, requests.exceptions.RequestException) as exc:
         raise DockerGpuError(_explain(exc, image, docker_host)) from exc
     finally:
-        if client is not None:
-            client.close()
+        client.close()
     text = output.decode("utf-8", errors="replace") if isinstance(output, bytes) else str(output)
     return {
         "image": image,
