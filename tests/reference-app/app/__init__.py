@@ -1,0 +1,1 @@
+"""Ablage-System reference stand-in: FastAPI backend and OCR worker."""
