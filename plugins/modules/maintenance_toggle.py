@@ -70,6 +70,12 @@ options:
       - Path that a C(POST) switches maintenance off with.
     type: str
     default: /api/v1/admin/maintenance/disable
+  reason:
+    description:
+      - >-
+        Why maintenance is switched on, sent as C({"reason": ...}) in the body of the enable request, so the
+        backend can show and log it (for example the release being deployed). Not sent when unset.
+    type: str
   verify:
     description:
       - Check the effect with a non-admin request to O(verify_path) after switching (or when nothing had to change).
@@ -107,6 +113,7 @@ EXAMPLES = r"""
     state: enabled
     api_url: http://127.0.0.1:8000
     admin_token: "{{ __deploy_admin_token }}"
+    reason: "deploy of {{ ablage_version }}"
   register: __deploy_maintenance
 
 - name: "Checklist 6. Maintenance Mode deaktivieren (verified with a user token)"
@@ -207,9 +214,10 @@ class MaintenanceManager:
         self.module.fail_json(msg=msg, **self.result, **kwargs)
         raise AssertionError("unreachable")  # pragma: no cover - fail_json exits
 
-    def _call_admin(self, method: str, path: str) -> HttpResponse:
+    def _call_admin(self, method: str, path: str, json_body: t.Any = None) -> HttpResponse:
+        kwargs: dict[str, t.Any] = {} if json_body is None else {"json_body": json_body}
         try:
-            response = self.admin.request(method, path)
+            response = self.admin.request(method, path, **kwargs)
         except HttpConnectionError as exc:
             self.fail(f"cannot reach the admin API: {exc}; {exc.hint} (api_url={self.params['api_url']!r})")
         if response.status in (401, 403):
@@ -277,7 +285,11 @@ class MaintenanceManager:
         self.result["changed"] = changed
         after = before
         if changed and not self.check_mode:
-            self._call_admin("POST", self.params["enable_path" if self.desired else "disable_path"])
+            if self.desired:
+                reason = self.params["reason"]
+                self._call_admin("POST", self.params["enable_path"], None if reason is None else {"reason": reason})
+            else:
+                self._call_admin("POST", self.params["disable_path"])
             after = self.read_enabled()
             if after != self.desired:
                 self.result["enabled_after"] = after
@@ -322,6 +334,7 @@ def main() -> None:
         "status_path": {"type": "str", "default": "/api/v1/admin/maintenance"},
         "enable_path": {"type": "str", "default": "/api/v1/admin/maintenance/enable"},
         "disable_path": {"type": "str", "default": "/api/v1/admin/maintenance/disable"},
+        "reason": {"type": "str"},
         "verify": {"type": "bool", "default": True},
         "verify_path": {"type": "str", "default": "/api/v1/documents/"},
         "verify_token": {"type": "str", "no_log": True},

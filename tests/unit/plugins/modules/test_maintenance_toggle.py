@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import typing as t
 
 import pytest
@@ -79,6 +80,15 @@ def test_disable_check_real_repeat(run_module: Run, backend: Backend) -> None:
     assert backend.count("POST", DISABLE) == 1
 
 
+def test_reason_is_sent_with_enable_only(run_module: Run, backend: Backend) -> None:
+    assert run_module(maintenance_toggle.main, args(backend, "enabled", reason="deploy 1.1.0")).rc == 0
+    enable = [r for r in backend.requests if r.path == ENABLE][-1]
+    assert json.loads(enable.body) == {"reason": "deploy 1.1.0"}
+    assert run_module(maintenance_toggle.main, args(backend, "disabled", reason="deploy 1.1.0")).rc == 0
+    disable = [r for r in backend.requests if r.path == DISABLE][-1]
+    assert disable.body == b""
+
+
 def test_check_mode_without_change_verifies(run_module: Run, backend: Backend) -> None:
     result = run_module(maintenance_toggle.main, args(backend, "disabled"), check_mode=True, diff=True)
     assert result["changed"] is False
@@ -142,7 +152,7 @@ def test_toggle_accepted_but_not_applied(run_module: Run, backend: Backend) -> N
 
 def test_middleware_not_blocking(run_module: Run, backend: Backend) -> None:
     backend.state.middleware_off = True
-    result = run_module(maintenance_toggle.main, args(backend, "enabled", verify_timeout=0.3))
+    result = run_module(maintenance_toggle.main, args(backend, "enabled", verify_timeout=1.0))
     assert result.rc == 1
     assert result["changed"] is True
     assert result["enabled_after"] is True
@@ -166,7 +176,7 @@ def test_still_blocked_after_disable_is_retried(run_module: Run, backend: Backen
 def test_still_blocked_after_disable_times_out(run_module: Run, backend: Backend) -> None:
     backend.state.maintenance = True
     backend.state.stale_503_after_disable = 10_000
-    result = run_module(maintenance_toggle.main, args(backend, "disabled", verify_timeout=0.2))
+    result = run_module(maintenance_toggle.main, args(backend, "disabled", verify_timeout=1.0))
     assert result.rc == 1
     assert "answered HTTP 503 (expected not 503)" in result["msg"]
     assert "still blocked" in result["msg"]
@@ -175,7 +185,7 @@ def test_still_blocked_after_disable_times_out(run_module: Run, backend: Backend
 
 def test_verification_target_unreachable(run_module: Run, backend: Backend, free_port: int) -> None:
     unreachable = f"http://127.0.0.1:{free_port}/x"
-    result = run_module(maintenance_toggle.main, args(backend, "disabled", verify_path=unreachable, verify_timeout=0.1))
+    result = run_module(maintenance_toggle.main, args(backend, "disabled", verify_path=unreachable, verify_timeout=0.5))
     assert result.rc == 1
     assert result["verification"]["status"] is None
     assert "refused" in result["verification"]["error"].lower()
