@@ -8,15 +8,18 @@
 # (pylint/astroid, pycodestyle, voluptuous, yamllint, antsibull-changelog, ...)
 # that clash with this project's pins; --venv builds one cached virtualenv per
 # test under ~/.ansible/test/venv, so the project's .venv stays untouched and a
-# warm run reuses them (the cold run, ~2.5 min, is mostly those installs).
+# warm run reuses them (the cold run, ~3 min, is mostly those installs).
 #
 # Why a copy and not a symlink: ansible-test takes os.getcwd(), which resolves
 # symlinks, and insists on .../ansible_collections/<ns>/<name>/. So the files git
 # sees (tracked + untracked-not-ignored) are mirrored with rsync into
 # .cache/sanity/ansible_collections/<ns>/<name> (an empty git repository of its
-# own, see below); the dependency collections from
-# the venv's `ansible` bundle are symlinked next to it. Results are copied back
-# to tests/output/ (git-ignored).
+# own, see below); the dependency collections from the venv's `ansible` bundle
+# are symlinked next to it. Results are copied back to tests/output/
+# (git-ignored). Runs in one checkout take turns (flock on .cache/sanity/.lock).
+#
+# The sanity test for shell scripts needs the `shellcheck` program (Debian
+# package of the same name); without it ansible-test only warns and skips it.
 #
 # Why the get-pip stand-in: ansible-test bootstraps pip in each venv with a
 # script it downloads from a host that is out of reach here. We write a
@@ -108,6 +111,11 @@ fi
 root="$repo/.cache/sanity"
 dest="$root/ansible_collections/$namespace/$name"
 mkdir -p "$dest"
+exec 9>"$root/.lock"
+if ! flock -n 9; then
+    log "another sanity run holds $root/.lock; waiting"
+    flock 9
+fi
 excludes="$(mktemp)"
 trap 'rm -f "$excludes"' EXIT
 {
@@ -146,8 +154,9 @@ status=0
     PATH="$venv/bin:$PATH" ansible-test sanity --venv --python "$python_version" "$@"
 ) || status=$?
 
+# Reports back where people look for them; .tmp holds ansible-test's own venvs.
 if [[ -d "$dest/tests/output" ]]; then
     mkdir -p "$repo/tests/output"
-    rsync -a "$dest/tests/output/" "$repo/tests/output/"
+    rsync -a --exclude=/.tmp/ "$dest/tests/output/" "$repo/tests/output/"
 fi
 exit "$status"
