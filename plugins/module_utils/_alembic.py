@@ -49,6 +49,12 @@ class Revision:
     revision: str
     down: tuple[str, ...]
     doc: str = ""
+    # depends_on: revisions that must be applied first without being parents.
+    depends: tuple[str, ...] = ()
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        return self.down + self.depends
 
 
 def last_error_line(stderr: str) -> str:
@@ -94,6 +100,7 @@ class RevisionGraph:
                 continue
             match = _DEPENDS_LINE.match(line)
             if match:
+                current.depends = tuple(d.strip() for d in match.group("deps").split(",") if d.strip())
                 continue
             if line.startswith("Path: "):
                 doc_next = True
@@ -104,7 +111,7 @@ class RevisionGraph:
             raise AlembicError("alembic history listed no revisions", stdout=output)
         known = {r.revision for r in revisions}
         for rev in revisions:
-            missing = [d for d in rev.down if d not in known]
+            missing = [d for d in rev.requires if d not in known]
             if missing:
                 raise AlembicError(f"revision {rev.revision} names unknown parent(s) {', '.join(missing)}")
         return cls(revisions)
@@ -119,7 +126,7 @@ class RevisionGraph:
         return tuple(found)
 
     def ancestors(self, revs: t.Iterable[str]) -> set[str]:
-        """The given revisions and everything below them."""
+        """The given revisions and everything below them (parents and depends_on)."""
         seen: set[str] = set()
         stack = list(revs)
         while stack:
@@ -127,7 +134,7 @@ class RevisionGraph:
             if rev in seen:
                 continue
             seen.add(rev)
-            stack.extend(self.revisions[rev].down)
+            stack.extend(self.revisions[rev].requires)
         return seen
 
     def _topological(self, revs: set[str]) -> list[str]:
@@ -139,7 +146,7 @@ class RevisionGraph:
             if rev in done:
                 return
             done.add(rev)
-            for down in sorted(self.revisions[rev].down):
+            for down in sorted(self.revisions[rev].requires):
                 if down in revs:
                     visit(down)
             order.append(rev)

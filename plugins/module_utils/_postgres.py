@@ -78,11 +78,12 @@ def describe_target(params: t.Mapping[str, t.Any], database: str | None = None) 
 
 def dsn_from_sqlalchemy_url(url: str) -> str:
     """A libpq URI from a SQLAlchemy URL (``postgresql+psycopg2://`` -> ``postgresql://``)."""
+    url = url.strip()
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.split("+", 1)[0]
     if scheme not in ("postgresql", "postgres"):
         raise ValueError(f"not a PostgreSQL URL (scheme '{parts.scheme}')")
-    return urllib.parse.urlunsplit(("postgresql", parts.netloc, parts.path, parts.query, parts.fragment))
+    return "postgresql" + url[len(parts.scheme) :]
 
 
 def connect(

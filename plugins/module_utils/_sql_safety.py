@@ -37,6 +37,7 @@ Findings (``kind``):
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import re
 import traceback
@@ -47,7 +48,6 @@ try:
     import pglast
     from pglast import ast as pg_ast
     from pglast.enums import AlterTableType, ObjectType
-    from pglast.visitors import Visitor
 except ImportError:  # pragma: no cover - exercised only without pglast installed
     HAS_PGLAST = False
     PGLAST_IMPORT_ERROR = traceback.format_exc()
@@ -91,6 +91,18 @@ class Finding:
 
     def as_dict(self) -> dict[str, t.Any]:
         return dataclasses.asdict(self)
+
+
+def _walk(root: t.Any) -> t.Iterator[t.Any]:
+    """Every AST node below (and including) ``root``, breadth first, in source order."""
+    todo: collections.deque[t.Any] = collections.deque([root])
+    while todo:
+        item = todo.popleft()
+        if isinstance(item, tuple):
+            todo.extend(item)
+        elif isinstance(item, pg_ast.Node):
+            yield item
+            todo.extend(getattr(item, member) for member in item)
 
 
 def _qualified(schema: str | None, name: str) -> str:
@@ -155,7 +167,7 @@ class _Analyzer:
                 Finding(kind=kind, statement=text, table=table, column=column, revision=revision, reason=reason, **kw)
             )
 
-        for _ancestors, node in Visitor().iterate(stmt):
+        for node in _walk(stmt):
             if isinstance(node, pg_ast.DropStmt):
                 self._drop(node, add)
             elif isinstance(node, pg_ast.TruncateStmt):

@@ -288,6 +288,11 @@ from ansible_collections.ablage.ops.plugins.module_utils._sql_safety import (
 )
 
 
+def alembic_importable() -> bool:
+    """Whether the module's own Python could run ``python -m alembic``."""
+    return importlib.util.find_spec("alembic") is not None
+
+
 class AlembicMigrateManager:
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
@@ -308,7 +313,7 @@ class AlembicMigrateManager:
         binary = self.module.get_bin_path("alembic")
         if binary:
             return [binary]
-        if importlib.util.find_spec("alembic") is not None:
+        if alembic_importable():
             return [sys.executable, "-m", "alembic"]
         self.module.fail_json(
             msg="alembic was not found: it is not on the PATH and not importable by the module's Python. Set "

@@ -1,0 +1,89 @@
+"""Pure helpers of the PostgreSQL module_utils (the SQL side runs in tests/integration)."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+
+from ansible_collections.ablage.ops.plugins.module_utils import _postgres
+from ansible_collections.ablage.ops.plugins.module_utils._postgres import (
+    connection_argument_spec,
+    describe_target,
+    dsn_from_sqlalchemy_url,
+    libpq_env,
+    quote_ident_text,
+)
+
+
+def test_argument_spec_is_a_copy() -> None:
+    spec = connection_argument_spec()
+    assert spec["password"]["no_log"] is True
+    assert spec["database"]["required"] is True
+    spec["host"]["default"] = "x"
+    assert "default" not in connection_argument_spec()["host"]
+
+
+def test_libpq_env_leaves_unset_options_to_libpq() -> None:
+    assert libpq_env({"host": None, "port": None, "user": "", "password": None}) == {}
+    assert libpq_env({"host": "db", "port": 5433, "user": "app", "password": "s3cret"}, database="ablage") == {
+        "PGHOST": "db",
+        "PGPORT": "5433",
+        "PGUSER": "app",
+        "PGPASSWORD": "s3cret",
+        "PGDATABASE": "ablage",
+    }
+
+
+def test_describe_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("PGHOST", "PGPORT", "PGUSER", "PGDATABASE"):
+        monkeypatch.delenv(name, raising=False)
+    assert describe_target({"database": "ablage"}) == "<current OS user>@<local socket>:5432/ablage"
+    monkeypatch.setenv("PGHOST", "envhost")
+    assert describe_target({"user": "u", "port": 1}, "other") == "u@envhost:1/other"
+
+
+@pytest.mark.parametrize(
+    ("url", "dsn"),
+    [
+        ("postgresql+psycopg2://u:p@h:5432/db", "postgresql://u:p@h:5432/db"),
+        ("postgresql+asyncpg://u@h/db?sslmode=require", "postgresql://u@h/db?sslmode=require"),
+        ("postgres://h/db", "postgresql://h/db"),
+        ("postgresql:///db?host=/run/postgresql", "postgresql:///db?host=/run/postgresql"),
+    ],
+)
+def test_dsn_from_sqlalchemy_url(url: str, dsn: str) -> None:
+    assert dsn_from_sqlalchemy_url(url) == dsn
+
+
+def test_dsn_from_other_databases_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a PostgreSQL URL"):
+        dsn_from_sqlalchemy_url("sqlite:///x.db")
+
+
+def test_quote_ident_text() -> None:
+    assert quote_ident_text('we"ird') == '"we""ird"'
+
+
+def test_connect_passes_only_set_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple[tuple[t.Any, ...], dict[str, t.Any]]] = []
+
+    class Conn:
+        autocommit = False
+
+    def fake_connect(*args: t.Any, **kwargs: t.Any) -> Conn:
+        seen.append((args, kwargs))
+        return Conn()
+
+    monkeypatch.setattr(_postgres.psycopg2, "connect", fake_connect)
+    conn = _postgres.connect({"host": "h", "port": None, "user": "", "password": "p", "database": "d"})
+    assert conn.autocommit is True
+    assert seen[0][1] == {
+        "connect_timeout": 10,
+        "application_name": "ablage.ops",
+        "host": "h",
+        "password": "p",
+        "dbname": "d",
+    }
+    _postgres.connect(dsn="postgresql://x/y", autocommit=False)
+    assert seen[1][0] == ("postgresql://x/y",)
