@@ -54,6 +54,13 @@ _ensure_collection_link()
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
+HEALTH_PATHS = {
+    "/api/v1/health",
+    "/api/v1/health/detailed",
+    "/api/v1/health/pipeline",
+    "/api/v1/health/gpu-memory",
+    "/api/v1/health/complete",
+}
 ADMIN_TOKEN = "admin-token-0123456789"
 USER_TOKEN = "user-token-9876543210"
 
@@ -188,7 +195,7 @@ def _make_handler(state: BackendState) -> type[BaseHTTPRequestHandler]:
                             state.maintenance = path.endswith("/enable")
                     return Reply(200, {"enabled": state.maintenance})
                 return Reply(404, {"detail": "Not Found"})
-            if path.startswith("/api/v1/health"):
+            if path in HEALTH_PATHS:
                 # health stays reachable during maintenance, like the real backend
                 name = path[len("/api/v1/health") :].strip("/") or "health"
                 return Reply(200, {"status": "healthy", "check": name, "components": {"db": {"status": "healthy"}}})
@@ -198,7 +205,9 @@ def _make_handler(state: BackendState) -> type[BaseHTTPRequestHandler]:
                     if stale:
                         state.stale_503_after_disable -= 1
                 if stale or (state.maintenance and not state.middleware_off and token != ADMIN_TOKEN):
-                    return Reply(503, {"detail": "Maintenance mode"})
+                    return Reply(503, {"detail": "Ablage-System is in maintenance mode", "maintenance": True})
+                if path not in ("/api/v1/documents/", "/api/v1/documents"):
+                    return Reply(404, {"detail": "Not Found"})
                 if token is None:
                     return Reply(401, {"detail": "Not authenticated"})
                 return Reply(200, [])
