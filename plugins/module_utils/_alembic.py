@@ -24,7 +24,7 @@ import re
 import typing as t
 
 # (rc, stdout, stderr) = runner(argv)
-Runner = t.Callable[[list[str]], tuple[int, str, str]]
+Runner = t.Callable[[t.List[str]], t.Tuple[int, str, str]]
 
 _REV_LINE = re.compile(r"^Rev: (?P<rev>\S+)(?P<flags>(?: \([^)]*\))*)\s*$")
 _PARENT_LINE = re.compile(r"^(?:Parent|Merges): (?P<downs>.*?)\s*$")
@@ -190,7 +190,7 @@ class RevisionGraph:
         if len(current) > 1:
             raise AlembicError("relative targets need a single current revision, not a branched one")
         rev: str | None = current[0] if current else None
-        for _ in range(abs(steps)):
+        for dummy in range(abs(steps)):
             if steps < 0:
                 if rev is None:
                     raise AlembicError(f"cannot go {steps} revision(s) below base")

@@ -48,6 +48,10 @@ CONNECTION_ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 }
 
 _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
+# Settings whose stored value is a list of (possibly double-quoted) elements.
+_LIST_SETTINGS = frozenset(
+    ("search_path", "temp_tablespaces", "session_preload_libraries", "local_preload_libraries", "datestyle")
+)
 
 
 def connection_argument_spec() -> dict[str, dict[str, t.Any]]:
@@ -106,15 +110,6 @@ def connect(
         conn = psycopg2.connect(**kwargs)
     conn.autocommit = autocommit
     return conn
-
-
-@contextlib.contextmanager
-def connection(*args: t.Any, **kwargs: t.Any) -> t.Iterator[t.Any]:
-    conn = connect(*args, **kwargs)
-    try:
-        yield conn
-    finally:
-        conn.close()
 
 
 def ident(*names: str) -> t.Any:
@@ -254,9 +249,12 @@ def apply_database_properties(conn: t.Any, name: str, props: dict[str, t.Any]) -
     """Per-database settings (ALTER DATABASE SET) and grants of a database copied onto ``name``."""
     with conn.cursor() as cur:
         for setting in props.get("settings") or ():
-            key, _, value = setting.partition("=")
+            key, dummy, value = setting.partition("=")
+            values = split_guc_list(value) if key.lower() in _LIST_SETTINGS else [value]
             cur.execute(
-                pgsql.SQL("ALTER DATABASE {} SET {} TO {}").format(ident(name), ident(key), pgsql.Literal(value))
+                pgsql.SQL("ALTER DATABASE {} SET {} TO {}").format(
+                    ident(name), ident(key), pgsql.SQL(", ").join(pgsql.Literal(v) for v in values)
+                )
             )
         if props.get("default_acl", True):
             return
@@ -264,6 +262,30 @@ def apply_database_properties(conn: t.Any, name: str, props: dict[str, t.Any]) -
         for grantee, privilege in props.get("grants") or ():
             target = pgsql.SQL("PUBLIC") if grantee is None else ident(grantee)
             cur.execute(pgsql.SQL("GRANT {} ON DATABASE {} TO {}").format(pgsql.SQL(privilege), ident(name), target))
+
+
+def split_guc_list(value: str) -> list[str]:
+    """Elements of a stored list setting (``"$user", public`` -> ``["$user", "public"]``)."""
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(value):
+        char = value[i]
+        if char == '"':
+            if quoted and value[i + 1 : i + 2] == '"':
+                current.append('"')
+                i += 1
+            else:
+                quoted = not quoted
+        elif char == "," and not quoted:
+            items.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    items.append("".join(current).strip())
+    return [item for item in items if item]
 
 
 def drop_database(conn: t.Any, name: str) -> None:

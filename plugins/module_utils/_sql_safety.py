@@ -74,7 +74,7 @@ KINDS = (
 _REVISION_MARKER = re.compile(r"^-- Running (?P<verb>upgrade|downgrade) (?P<src>.*?) -> (?P<dst>\S+)\s*$")
 
 # Called with (schema, table); returns True (has rows), False (empty) or None (unknown).
-RowProbe = t.Callable[[str | None, str], bool | None]
+RowProbe = t.Callable[[t.Optional[str], str], t.Optional[bool]]
 
 
 @dataclasses.dataclass

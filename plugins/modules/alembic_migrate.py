@@ -12,7 +12,7 @@ version_added: 0.1.0
 description:
   - Reads the current revision of the database and the revision graph of the Alembic project, and upgrades to
     V(head) or a given revision, or downgrades to a given revision. When the database is already there, nothing
-    runs and RV(changed) is V(false).
+    runs and C(changed) is V(false).
   - Before anything is applied (and in check mode, as the preview of the checklist's pre-flight step), renders the
     pending range as offline SQL (C(alembic upgrade <current>:<target> --sql)) and parses it with PostgreSQL's own
     parser (pglast) to find destructive statements - C(DROP TABLE), C(DROP SCHEMA), C(DROP COLUMN), C(TRUNCATE),
@@ -28,7 +28,7 @@ description:
   - The current revision is read from the version table with psycopg2 when O(database_url) is given (also needed to
     know whether a table has rows for C(SET NOT NULL)); otherwise from C(alembic current).
 author:
-  - ablage.ops contributors
+  - ablage.ops maintainers (@ablage-system)
 requirements:
   - Alembic in the environment that O(command) runs (not in the module's Python)
   - pglast on the managed host, for the SQL analysis
@@ -219,13 +219,34 @@ destructive:
   type: list
   elements: dict
   contains:
-    kind: {description: Kind of finding (for example C(drop_column), C(set_not_null))., type: str, returned: always}
-    statement: {description: The statement as rendered., type: str, returned: always}
-    table: {description: Table (C(schema.table) when qualified)., type: str, returned: when known}
-    column: {description: Column., type: str, returned: when known}
-    revision: {description: Revision whose SQL holds it., type: str, returned: when known}
-    reason: {description: Why it is destructive., type: str, returned: always}
-    table_has_rows: {description: For C(set_not_null), whether the table has rows (null when unknown)., type: bool, returned: always}
+    kind:
+      description: Kind of finding (for example C(drop_column), C(set_not_null)).
+      type: str
+      returned: always
+    statement:
+      description: The statement as rendered.
+      type: str
+      returned: always
+    table:
+      description: Table (C(schema.table) when qualified).
+      type: str
+      returned: when known
+    column:
+      description: Column.
+      type: str
+      returned: when known
+    revision:
+      description: Revision whose SQL holds it.
+      type: str
+      returned: when known
+    reason:
+      description: Why it is destructive.
+      type: str
+      returned: always
+    table_has_rows:
+      description: For C(set_not_null), whether the table has rows (null when unknown).
+      type: bool
+      returned: always
   sample:
     - kind: drop_column
       statement: ALTER TABLE users DROP COLUMN legacy_flag

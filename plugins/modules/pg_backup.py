@@ -36,7 +36,7 @@ description:
     the host. The checks (server version, row counts, Alembic revision, scratch and staging databases) use psycopg2
     from the managed host with O(host), O(port), O(user), O(password).
 author:
-  - ablage.ops contributors
+  - ablage.ops maintainers (@ablage-system)
 requirements:
   - psycopg2 (C(psycopg2-binary)) on the managed host
   - C(pg_dump) and C(pg_restore) of the server's major version or newer, on the host or in the container
@@ -259,18 +259,54 @@ manifest:
   returned: always
   type: dict
   contains:
-    database: {description: Database name., type: str, returned: success}
-    label: {description: Version label., type: str, returned: success}
-    created_at: {description: Start of the dump (UTC, ISO 8601)., type: str, returned: success}
-    format: {description: V(custom) or V(directory)., type: str, returned: success}
-    server_version: {description: Server version (C(SHOW server_version))., type: str, returned: success}
-    pg_dump_version: {description: Output of C(pg_dump --version)., type: str, returned: success}
-    size: {description: Size in bytes., type: int, returned: success}
-    duration_s: {description: Seconds the dump and checksum took., type: float, returned: success}
-    alembic_revision: {description: Alembic revision at backup time, null without version table., type: str, returned: success}
-    tables: {description: Exact row count per C(schema.table) at backup time., type: dict, returned: success}
-    checksum: {description: C(algorithm), C(value) and (directory format) C(files)., type: dict, returned: success}
-    consistent_snapshot: {description: Whether counts and dump share one snapshot., type: bool, returned: success}
+    database:
+      description: Database name.
+      type: str
+      returned: success
+    label:
+      description: Version label.
+      type: str
+      returned: success
+    created_at:
+      description: Start of the dump (UTC, ISO 8601).
+      type: str
+      returned: success
+    format:
+      description: 'V(custom) or V(directory).'
+      type: str
+      returned: success
+    server_version:
+      description: Server version (C(SHOW server_version)).
+      type: str
+      returned: success
+    pg_dump_version:
+      description: Output of C(pg_dump --version).
+      type: str
+      returned: success
+    size:
+      description: Size in bytes.
+      type: int
+      returned: success
+    duration_s:
+      description: Seconds the dump and checksum took.
+      type: float
+      returned: success
+    alembic_revision:
+      description: Alembic revision at backup time, null without version table.
+      type: str
+      returned: success
+    tables:
+      description: Exact row count per C(schema.table) at backup time.
+      type: dict
+      returned: success
+    checksum:
+      description: 'C(algorithm), C(value) and (directory format) C(files).'
+      type: dict
+      returned: success
+    consistent_snapshot:
+      description: Whether counts and dump share one snapshot.
+      type: bool
+      returned: success
   sample:
     database: ablage
     label: 1.1.0
@@ -302,11 +338,26 @@ verification:
   returned: success
   type: dict
   contains:
-    level: {description: V(none), V(list) or V(restore)., type: str, returned: always}
-    checksum_ok: {description: Recomputed checksum equals the manifest., type: bool, returned: when checked}
-    list_ok: {description: C(pg_restore --list) succeeded., type: bool, returned: when checked}
-    toc_entries: {description: Number of entries C(pg_restore --list) printed., type: int, returned: when checked}
-    restore: {description: Result of the test restore (see RV(comparison))., type: dict, returned: with O(verify=restore)}
+    level:
+      description: 'V(none), V(list) or V(restore).'
+      type: str
+      returned: always
+    checksum_ok:
+      description: Recomputed checksum equals the manifest.
+      type: bool
+      returned: when checked
+    list_ok:
+      description: 'C(pg_restore --list) succeeded.'
+      type: bool
+      returned: when checked
+    toc_entries:
+      description: Number of entries C(pg_restore --list) printed.
+      type: int
+      returned: when checked
+    restore:
+      description: Result of the test restore (see RV(comparison)).
+      type: dict
+      returned: with O(verify=restore)
   sample: {level: list, checksum_ok: true, list_ok: true, toc_entries: 42}
 comparison:
   description: O(state=restored) only. Row counts and Alembic revision of the restored database against the manifest.
@@ -339,6 +390,7 @@ previous_database:
   sample: ablage_pre_restore_20260127T101500Z
 """
 
+import concurrent.futures
 import datetime
 import hashlib
 import json
@@ -396,7 +448,7 @@ class BackupError(Exception):
 
 
 def utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
+    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def sanitize(text: str) -> str:
@@ -543,7 +595,8 @@ def remove_path(path: str) -> None:
         os.unlink(path)
 
 
-def fsync_dir(path: str) -> None:
+def fsync_path(path: str) -> None:
+    """Flush a file or a directory (its entries) to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -650,8 +703,12 @@ class PgTools:
         )
         return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
 
-    def dump(self, database: str, target: str, fmt: str, snapshot: str | None) -> str:
-        """Run pg_dump into ``target`` (a path that does not exist yet); return the SHA-256 for custom format."""
+    def dump(self, database: str, target: str, fmt: str, snapshot: str | None) -> None:
+        """Run pg_dump into ``target``, a path that does not exist yet (file, or directory for -Fd).
+
+        The custom format goes through pg_dump's standard output straight into the file (so the same
+        code works behind a command prefix such as ``docker exec -i``); nothing passes through Python.
+        """
         args = [f"--format={fmt}", "--no-password"]
         if self.params.get("compression") is not None:
             args.append(f"--compress={self.params['compression']}")
@@ -661,38 +718,40 @@ class PgTools:
             args += ["--jobs", str(self.params["jobs"]), "--file", target]
         args += self.connection_args(database)
         argv = self.argv("pg_dump", *args)
-        digest = hashlib.sha256()
-        with tempfile.TemporaryFile() as errors:
-            if fmt == "directory":
-                proc = subprocess.Popen(  # noqa: S603  # nosec B603 - argv list from options, no shell
-                    argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=errors, env=self.env, umask=0o077
-                )
-                rc = proc.wait()
-            else:
-                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as out:
-                    proc = subprocess.Popen(  # noqa: S603  # nosec B603 - argv list from options, no shell
-                        argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, env=self.env, umask=0o077
-                    )
-                    stream = t.cast("t.IO[bytes]", proc.stdout)  # stdout=PIPE above
+        # Files pg_dump creates (directory format) are 0600 in a 0700 directory; the child inherits the umask.
+        old_umask = os.umask(0o077)
+        try:
+            with tempfile.TemporaryFile() as errors:
+                if fmt == "directory":
+                    rc = self._run_to(argv, subprocess.DEVNULL, errors)
+                else:
+                    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                     try:
-                        for chunk in iter(lambda: stream.read(_CHUNK), b""):
-                            out.write(chunk)
-                            digest.update(chunk)
+                        rc = self._run_to(argv, fd, errors)
+                        if rc == 0:
+                            os.fsync(fd)
                     finally:
-                        rc = proc.wait()
-                    out.flush()
-                    os.fsync(out.fileno())
-            errors.seek(0)
-            stderr = errors.read().decode("utf-8", "replace").strip()
+                        os.close(fd)
+                errors.seek(0)
+                stderr = errors.read().decode("utf-8", "replace").strip()
+        finally:
+            os.umask(old_umask)
         if rc != 0:
             hint = ""
             if "server version mismatch" in stderr:
-                hint = " Use pg_dump of the server's major version or newer (pg_bin_dir), or run it in the container (command_prefix)."
+                hint = (
+                    " Use pg_dump of the server's major version or newer (pg_bin_dir), "
+                    "or run it in the container (command_prefix)."
+                )
             elif "authentication failed" in stderr or "no password supplied" in stderr:
                 hint = " Check user and password (or PGPASSWORD / ~/.pgpass; with command_prefix add -e PGPASSWORD)."
             raise BackupError(f"pg_dump of {database} failed (exit code {rc}): {stderr or 'no error output'}.{hint}")
-        return digest.hexdigest()
+
+    def _run_to(self, argv: list[str], stdout: t.Any, stderr: t.Any) -> int:
+        proc = subprocess.run(  # noqa: S603  # nosec B603 - argv list from options, no shell
+            argv, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, env=self.env, check=False
+        )
+        return proc.returncode
 
 
 # --------------------------------------------------------------------------- manager
@@ -895,22 +954,26 @@ class PgBackupManager:
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
         dump_started = time.monotonic()
         try:
-            with Snapshot(conn) as snap:
-                tables = row_counts(conn)
-                revision = format_revision(alembic_revision(conn, self.params["alembic_version_table"]))
-                digest = self.tools.dump(self.database, partial, fmt, snap.snapshot_id)
+            with Snapshot(conn) as snap, concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                # Count rows in the exported snapshot while pg_dump dumps it: the same data, in parallel.
+                counting = pool.submit(self._snapshot_state, conn)
+                try:
+                    self.tools.dump(self.database, partial, fmt, snap.snapshot_id)
+                except BaseException:
+                    conn.cancel()
+                    raise
+                tables, revision = counting.result()
             if fmt == "directory":
                 for root, dirs, names in os.walk(partial):
                     os.chmod(root, 0o700)
                     for name in names:
                         os.chmod(os.path.join(root, name), 0o600)
+                        fsync_path(os.path.join(root, name))
                     dirs.sort()
-                checksum = compute_checksum(partial, fmt)
-            else:
-                checksum = {"algorithm": "sha256", "value": digest}
+            checksum = compute_checksum(partial, fmt)
             size = payload_size(partial)
             os.replace(partial, final)
-            fsync_dir(self.backup_dir)
+            fsync_path(self.backup_dir)
         except BaseException as exc:
             remove_path(partial)
             if isinstance(exc, _Terminated):
@@ -941,6 +1004,10 @@ class PgBackupManager:
             "via": "command_prefix" if self.tools.streams else "host",
         }
 
+    def _snapshot_state(self, conn: t.Any) -> tuple[dict[str, int], str | None]:
+        tables = row_counts(conn)
+        return tables, format_revision(alembic_revision(conn, self.params["alembic_version_table"]))
+
     def _write_manifest(self, path: str, manifest: dict[str, t.Any]) -> None:
         partial = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.partial-{os.getpid()}")
         try:
@@ -951,7 +1018,7 @@ class PgBackupManager:
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(partial, path)
-            fsync_dir(os.path.dirname(path))
+            fsync_path(os.path.dirname(path))
         except BaseException:
             remove_path(partial)
             raise
@@ -1130,16 +1197,16 @@ def main() -> None:
         manager.result.update(exc.details)
         manager.result.pop("changed", None)
         module.fail_json(msg=str(exc), **manager.result)
-    except PsycopgError as exc:
-        module.fail_json(
-            msg=f"PostgreSQL error on {describe_target(module.params)}: {str(exc).strip()}. "
-            "Check that the role has the privileges this needs (CREATEDB for restores and verify=restore).",
-            **manager.result,
-        )
     except OSError as exc:
         module.fail_json(
             msg=f"file system error on {exc.filename or module.params['backup_dir']}: {exc.strerror or exc}. "
             "Check that backup_dir is writable and has free space.",
+            **manager.result,
+        )
+    except PsycopgError as exc:
+        module.fail_json(
+            msg=f"PostgreSQL error on {describe_target(module.params)}: {str(exc).strip()}. "
+            "Check that the role has the privileges this needs (CREATEDB for restores and verify=restore).",
             **manager.result,
         )
     module.exit_json(**manager.result)

@@ -144,6 +144,7 @@ def test_backup_modify_restore_gives_the_data_back(
         INSERT INTO tags VALUES (1);
         UPDATE alembic_version SET version_num = '0004';
         ALTER DATABASE "{db}" SET work_mem = '8MB';
+        ALTER DATABASE "{db}" SET search_path = "$user", public, "Archiv ""alt"" 2";
         """.replace("{db}", source_db),
     )
     # An application session that the restore has to end.
@@ -177,7 +178,7 @@ def test_backup_modify_restore_gives_the_data_back(
         "SELECT setconfig FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = %s",
         (source_db,),
     )
-    assert settings == [(["work_mem=8MB"],)]
+    assert settings == [(["work_mem=8MB", 'search_path="$user", public, "Archiv ""alt"" 2"'],)]
     assert databases(pg_server, source_db) == [source_db]
 
 

@@ -61,6 +61,18 @@ def test_dsn_from_other_databases_is_refused() -> None:
         dsn_from_sqlalchemy_url("sqlite:///x.db")
 
 
+@pytest.mark.parametrize(
+    ("stored", "items"),
+    [
+        ('"$user", public', ["$user", "public"]),
+        ('a,"b,c" , "d""e"', ["a", "b,c", 'd"e']),
+        ("", []),
+    ],
+)
+def test_split_guc_list(stored: str, items: list[str]) -> None:
+    assert _postgres.split_guc_list(stored) == items
+
+
 def test_quote_ident_text() -> None:
     assert quote_ident_text('we"ird') == '"we""ird"'
 
