@@ -16,7 +16,7 @@ description:
   - A lock held by another run is never taken over silently. A lock left behind by a cancelled run is reported with its
     holder and age, and only O(break_lock=true) replaces or removes it; the broken lock is returned.
 author:
-  - ablage.ops contributors
+  - ablage.ops maintainers (@ablage-system)
 extends_documentation_fragment:
   - ablage.ops._attributes
 attributes:

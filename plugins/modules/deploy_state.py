@@ -16,7 +16,7 @@ description:
   - Rollback reads only these files, so it works from a fresh controller or AWX job. Writes are atomic.
   - Without O(update) or O(history) the module only reads.
 author:
-  - ablage.ops contributors
+  - ablage.ops maintainers (@ablage-system)
 extends_documentation_fragment:
   - ablage.ops._attributes
 attributes:
