@@ -7,6 +7,13 @@
 #   scripts/stack.sh down            stop and remove the containers, keep the volumes (data)
 #   scripts/stack.sh wipe            remove containers and volumes (all data)
 #   scripts/stack.sh status          containers, versions, health
+#   scripts/stack.sh test [ARGS]     run the stack's pytest suite (brings the stack up first if it is down)
+#   scripts/stack.sh locked CMD...   run CMD holding the stack lock (for anything that changes the stack)
+#
+# The stack is one per machine (fixed ports on 127.0.0.1), so up/down/wipe/test
+# take an exclusive lock ($ABLAGE_STACK_LOCK, default /run/lock/ablage-stack.lock),
+# waiting up to $ABLAGE_STACK_LOCK_WAIT seconds (900); commands run under the
+# lock see ABLAGE_STACK_LOCK_HELD=1 and do not take it again.
 #
 # Needs a Docker engine, the Compose v2 plugin, the registry on 127.0.0.1:5000 and
 # the base image ablage/debian-base:bookworm (scripts/infra.sh provides them).
@@ -25,6 +32,8 @@ PROJECT_DIR="${ABLAGE_PROJECT_DIR:-/srv/ablage}"
 VERSIONS=(1.0.0 1.1.0 1.2.0-broken 1.3.0-badmigration)
 DEFAULT_VERSION=1.0.0
 WAIT_TIMEOUT="${ABLAGE_WAIT_TIMEOUT:-180}"
+LOCK_FILE="${ABLAGE_STACK_LOCK:-/run/lock/ablage-stack.lock}"
+LOCK_WAIT="${ABLAGE_STACK_LOCK_WAIT:-900}"
 export DOCKER_BUILDKIT=0 BUILDKIT_PROGRESS=plain DOCKER_CLI_HINTS=false
 
 STEP="start"
@@ -48,7 +57,24 @@ on_exit() {
 trap on_exit EXIT
 
 usage() {
-  sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+# One stack per machine: serialise everything that changes it.
+take_lock() {
+  [ "${ABLAGE_STACK_LOCK_HELD:-}" = "1" ] && return 0
+  local saved="$STEP"
+  STEP="stack lock $LOCK_FILE"
+  command -v flock >/dev/null || die "flock (util-linux) is missing"
+  mkdir -p "$(dirname "$LOCK_FILE")"
+  exec 9>>"$LOCK_FILE"
+  if ! flock -n 9; then
+    info "waiting for the stack lock $LOCK_FILE, held by: $(cat "$LOCK_FILE" 2>/dev/null || echo unknown)"
+    flock -w "$LOCK_WAIT" 9 || die "still held after ${LOCK_WAIT}s: $(cat "$LOCK_FILE" 2>/dev/null)"
+  fi
+  printf '%s pid %s: stack.sh %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$$" "$*" >"$LOCK_FILE"
+  export ABLAGE_STACK_LOCK_HELD=1
+  STEP="$saved"
 }
 
 # ----------------------------------------------------------------------------- checks
@@ -312,6 +338,8 @@ cmd_up() {
   compose up -d --wait --wait-timeout "$WAIT_TIMEOUT" postgres redis minio \
     || die "infrastructure services did not become healthy (docker compose -f $PROJECT_DIR/compose.yml logs)"
 
+  downgrade_if_ahead "$version"
+
   step "migrate the database (alembic upgrade head, release $version)"
   compose run --rm -T --no-deps backend alembic upgrade head \
     || die "alembic upgrade head failed for release $version"
@@ -322,6 +350,42 @@ cmd_up() {
 
   step "up"
   info "release $version on http://127.0.0.1:8000 (project $PROJECT_DIR) in $((SECONDS - t0)) s"
+}
+
+# Going back to an older release: the database may be at a revision the older
+# image does not ship. Downgrade it first with the image of a release that does.
+downgrade_if_ahead() {
+  local version="$1" current plan other target
+  step "check the database revision against release $version"
+  local psql=(compose exec -T postgres psql -U postgres -d ablage -tA -c)
+  current=""
+  if [ "$("${psql[@]}" "SELECT to_regclass('alembic_version') IS NOT NULL" | tr -d '[:space:]')" = "t" ]; then
+    current="$("${psql[@]}" "SELECT version_num FROM alembic_version" | tr -d '[:space:]')"
+  fi
+  plan="$(python3 - "$APP_DIR/migrations/releases.json" "$version" "$current" <<'PY'
+import json, sys
+releases = {k: [r.split("_", 1)[0] for r in v["revisions"]] for k, v in json.load(open(sys.argv[1])).items() if not k.startswith("_")}
+target, current = releases[sys.argv[2]], sys.argv[3]
+if not current or current in target:
+    print("ok")
+    sys.exit()
+for name, revs in releases.items():
+    if current in revs and revs[: len(target)] == target:
+        print(f"downgrade {name} {target[-1]}")
+        sys.exit()
+print("stuck")
+PY
+)"
+  case "$plan" in
+    ok) info "database at ${current:-an empty schema}: release $version can migrate it" ;;
+    downgrade*)
+      read -r _ other target <<<"$plan"
+      info "database at $current, ahead of release $version: downgrading to $target with the $other image"
+      ABLAGE_VERSION="$other" compose run --rm -T --no-deps backend alembic downgrade "$target" \
+        || die "alembic downgrade $target (image $other) failed"
+      ;;
+    *) die "database at revision $current, which no release can take back to release $version (wipe, or restore a backup)" ;;
+  esac
 }
 
 cmd_down() {
@@ -366,15 +430,34 @@ for name, c in h["components"].items():
 ' || info "backend not answering"
 }
 
+cmd_test() {
+  local healthy=0
+  curl -fsS -m 5 -o /dev/null http://127.0.0.1:8000/api/v1/health 2>/dev/null && healthy=1
+  if [ "$healthy" -eq 0 ]; then
+    cmd_up "$DEFAULT_VERSION"
+  fi
+  step "stack tests (tests/reference-app/tests)"
+  local pytest="${ABLAGE_PYTEST:-$ROOT/.venv/bin/pytest}"
+  [ -x "$pytest" ] || die "$pytest not found (set ABLAGE_PYTEST)"
+  cd "$ROOT"
+  "$pytest" -p no:cacheprovider "$APP_DIR/tests" "$@" || die "stack tests failed"
+}
+
 main() {
   local cmd="${1:-}"
   [ $# -gt 0 ] && shift
   case "$cmd" in
     images) cmd_images "$@" ;;
-    up) cmd_up "$@" ;;
-    down) cmd_down ;;
-    wipe) cmd_wipe ;;
+    up) take_lock up "$@" && cmd_up "$@" ;;
+    down) take_lock down && cmd_down ;;
+    wipe) take_lock wipe && cmd_wipe ;;
     status) cmd_status ;;
+    test) take_lock test && cmd_test "$@" ;;
+    locked)
+      [ $# -gt 0 ] || { usage >&2; exit 2; }
+      take_lock "$@"
+      exec "$@"
+      ;;
     -h | --help | help) usage ;;
     *)
       usage >&2

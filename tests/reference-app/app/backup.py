@@ -9,7 +9,7 @@ import os
 import secrets
 import subprocess  # nosec B404 - pg_dump is run with a fixed argument list, no shell
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -21,7 +21,7 @@ STATE_TTL_SECONDS = 30 * 24 * 3600
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def libpq_env(database_url: str) -> tuple[dict[str, str], str]:
@@ -69,7 +69,7 @@ class BackupManager:
             current = self.get()
             if current and current.get("status") == "running":
                 return current, False
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
             backup_id = f"full-{stamp}-{secrets.token_hex(3)}"
             state: dict[str, Any] = {
                 "backup_id": backup_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -212,7 +213,5 @@ def check_gpu(limit_gb: float) -> dict[str, Any]:
         log.error("GPU check failed: %s", exc)
         return {"status": UNHEALTHY, "error": f"NVML error: {exc}", "limit_gb": limit_gb}
     finally:
-        try:
+        with contextlib.suppress(pynvml.NVMLError):
             pynvml.nvmlShutdown()
-        except pynvml.NVMLError:
-            pass

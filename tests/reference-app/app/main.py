@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -47,17 +47,20 @@ class AppState:
     backups: BackupManager
 
 
-_state: AppState | None = None
+class _Runtime:
+    """The running app's state, set by the lifespan (one app per process)."""
+
+    state: AppState | None = None
 
 
 def state() -> AppState:
-    if _state is None:
+    if _Runtime.state is None:
         raise HTTPException(status_code=503, detail="backend is starting")
-    return _state
+    return _Runtime.state
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class _AccessLogFilter(logging.Filter):
@@ -77,7 +80,6 @@ def _configure_logging() -> None:
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-    global _state
     _configure_logging()
     settings = load_settings()
     release = load_release()
@@ -97,12 +99,12 @@ async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     except Exception as exc:  # Redis down at startup: health reports it
         log.warning("could not check for interrupted backups: %s", exc)
     REGISTRY.register(StateCollector(services, release))
-    _state = AppState(settings, release, services, users, backups)
+    _Runtime.state = AppState(settings, release, services, users, backups)
     log.info("Ablage backend %s started (alembic head %s)", release.version, release.head)
     try:
         yield
     finally:
-        _state = None
+        _Runtime.state = None
         services.engine.dispose()
 
 
@@ -147,7 +149,7 @@ class OpsMiddleware:
 
         route_label = None
         try:
-            if _state is not None and not _maintenance_exempt(scope["path"]):
+            if _Runtime.state is not None and not _maintenance_exempt(scope["path"]):
                 rejection = await self._maintenance_rejection(scope)
                 if rejection is not None:
                     route_label = "(maintenance)"
@@ -188,6 +190,7 @@ class OpsMiddleware:
 
 
 # --------------------------------------------------------------------------- auth
+
 
 def current_user(request: Request) -> Principal:
     token = bearer_token(request.headers.get("authorization"))
@@ -240,6 +243,7 @@ async def login(request: Request) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- health
+
 
 def _health_response(body: dict[str, Any]) -> JSONResponse:
     return JSONResponse(status_code=503 if body["status"] == health.UNHEALTHY else 200, content=body)
@@ -330,6 +334,7 @@ async def health_complete() -> JSONResponse:
 
 # --------------------------------------------------------------------------- maintenance
 
+
 @router.get("/admin/maintenance")
 def maintenance_get(_: Principal = Depends(admin_user)) -> dict[str, Any]:
     return read_maintenance(state().services)
@@ -363,6 +368,7 @@ def maintenance_disable(principal: Principal = Depends(admin_user)) -> dict[str,
 
 # --------------------------------------------------------------------------- backup
 
+
 @router.post("/backup/full", status_code=202)
 def backup_full(principal: Principal = Depends(admin_user)) -> JSONResponse:
     backup, started = state().backups.start(principal.username)
@@ -375,9 +381,7 @@ def backup_full(principal: Principal = Depends(admin_user)) -> JSONResponse:
 
 
 @router.get("/backup/status")
-def backup_status(
-    backup_id: str | None = Query(default=None), _: Principal = Depends(admin_user)
-) -> dict[str, Any]:
+def backup_status(backup_id: str | None = Query(default=None), _: Principal = Depends(admin_user)) -> dict[str, Any]:
     backup = state().backups.get(backup_id)
     if backup is None:
         raise HTTPException(status_code=404, detail="no such backup" if backup_id else "no backup yet")
@@ -451,9 +455,7 @@ def _store_document(principal: Principal, filename: str, content_type: str, data
 
 @router.post("/documents/", status_code=201)
 @router.post("/documents", status_code=201, include_in_schema=False)
-async def upload_document(
-    file: UploadFile = File(...), principal: Principal = Depends(current_user)
-) -> dict[str, Any]:
+async def upload_document(file: UploadFile = File(...), principal: Principal = Depends(current_user)) -> dict[str, Any]:
     st = state()
     data = await file.read(st.settings.max_upload_bytes + 1)
     if len(data) > st.settings.max_upload_bytes:

@@ -208,7 +208,5 @@ def _apply_operator(op: str, operands: list[object], line: list[str], newline: o
     elif op in ("Td", "TD") and len(operands) >= 2 and isinstance(operands[-1], float):
         if operands[-1] != 0:
             newline()
-    elif op == "Tm" and line:
-        newline()
-    elif op == "ET" and line:
+    elif (op == "Tm" and line) or (op == "ET" and line):
         newline()

@@ -34,9 +34,7 @@ class Services:
             self.minio.make_bucket(self.settings.minio_bucket)
 
     def put_object(self, key: str, data: bytes, content_type: str) -> None:
-        self.minio.put_object(
-            self.settings.minio_bucket, key, io.BytesIO(data), len(data), content_type=content_type
-        )
+        self.minio.put_object(self.settings.minio_bucket, key, io.BytesIO(data), len(data), content_type=content_type)
 
     def get_object(self, key: str) -> bytes:
         response = self.minio.get_object(self.settings.minio_bucket, key)

@@ -9,6 +9,7 @@ current job is finished before the worker exits.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import signal
 import socket
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -42,7 +43,7 @@ class Worker:
         self.stop = threading.Event()
         self.current_job: str | None = None
         self.jobs_processed = 0
-        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.heartbeat_key = HEARTBEAT_PREFIX + self.name
 
     # -- heartbeat
@@ -102,15 +103,8 @@ class Worker:
                 self.current_job = None
                 self.services.redis.lrem(PROCESSING_KEY, 1, raw)
         log.info("worker %s stopping after %d job(s)", self.name, self.jobs_processed)
-        try:
+        with contextlib.suppress(Exception):  # shutting down; the TTL removes the key anyway
             self.services.redis.delete(self.heartbeat_key)
-        except Exception:  # nosec B110 - shutting down; the TTL removes the key anyway
-            pass
-
-    def _set_job(self, job_id: str, **fields: Any) -> None:
-        sets = ", ".join(f"{k} = :{k}" for k in fields)
-        with self.services.engine.begin() as conn:
-            conn.execute(text(f"UPDATE ocr_jobs SET {sets} WHERE id = :id"), {"id": job_id, **fields})  # nosec B608
 
     def process(self, job: dict[str, Any]) -> None:
         job_id, document_id = job["job_id"], job["document_id"]
@@ -130,7 +124,7 @@ class Worker:
                 {"id": document_id},
             )
         if row is None:
-            self._set_job(job_id, status="failed", error="document not found")
+            self._fail(job_id, document_id, "document not found")
             return
         log.info("job %s: OCR of document %s (%s)", job_id, document_id, row.filename)
         try:
@@ -146,15 +140,15 @@ class Worker:
         if delay:
             time.sleep(float(delay))  # stands in for GPU time; deploys must wait for it
         with engine.begin() as conn:
-            params: dict[str, Any] = {"id": document_id, "text": extracted}
-            extra = ""
-            if self.release.has("page_count"):
-                extra = ", page_count = :pages"
-                params["pages"] = page_count(extracted)
             conn.execute(
-                text(f"UPDATE documents SET status = 'processed', ocr_text = :text{extra}, updated_at = now() WHERE id = :id"),  # nosec B608
-                params,
+                text("UPDATE documents SET status = 'processed', ocr_text = :text, updated_at = now() WHERE id = :id"),
+                {"id": document_id, "text": extracted},
             )
+            if self.release.has("page_count"):  # column added by revision 0002 (release 1.1.0)
+                conn.execute(
+                    text("UPDATE documents SET page_count = :pages WHERE id = :id"),
+                    {"id": document_id, "pages": page_count(extracted)},
+                )
             conn.execute(
                 text("UPDATE ocr_jobs SET status = 'completed', finished_at = now(), error = NULL WHERE id = :id"),
                 {"id": job_id},
