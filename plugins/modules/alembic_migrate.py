@@ -51,7 +51,9 @@ options:
   action:
     description:
       - V(upgrade) migrates forward to O(revision), V(downgrade) back to O(revision), V(status) only reports the
-        current and head revisions (and the pending ones up to O(revision)) without rendering SQL or changing anything.
+        current and head revisions, and the revisions between the current one and O(revision) (those an upgrade
+        would apply, or a downgrade would revert for an older O(revision)), without rendering SQL or changing
+        anything.
       - An upgrade to a revision below the current one fails (and names V(downgrade)), and the other way round.
     type: str
     choices: [upgrade, downgrade, status]
@@ -278,6 +280,7 @@ output:
   sample: "INFO  [alembic.runtime.migration] Running upgrade 0003 -> 0004, drop users.legacy_flag"
 """
 
+import concurrent.futures
 import importlib.util
 import sys
 import typing as t
@@ -369,6 +372,17 @@ class AlembicMigrateManager:
                     "Check the URL (host, port, user, password, database) and that the server is running."
                 ) from exc
         return self.conn
+
+    def graph_and_current(self) -> tuple[RevisionGraph, tuple[str, ...]]:
+        """The revision graph and the current revision; two alembic processes at once when both are needed."""
+        if self.params["database_url"]:
+            graph = self.cli.graph()
+            return graph, self.current(graph)
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            history = pool.submit(self.cli.run, "history", "--verbose", what="reading the revision history")
+            current = pool.submit(self.cli.run, "current", what="reading the current revision")
+            graph = RevisionGraph.from_history(history.result())
+            return graph, graph.parse_current(current.result())
 
     def current(self, graph: RevisionGraph) -> tuple[str, ...]:
         if self.params["database_url"]:
@@ -473,14 +487,15 @@ class AlembicMigrateManager:
     # ----------------------------------------------------------------- run
 
     def run(self) -> None:
-        graph = self.cli.graph()
-        current = self.current(graph)
+        graph, current = self.graph_and_current()
         spec = self.params["revision"] or "head"
         target = graph.resolve(spec, current)
         if self.action == "downgrade":
             pending = graph.downgrade_path(current, target)
-        else:
+        elif self.action == "upgrade" or not graph.ancestors(target) < graph.ancestors(current):
             pending = graph.upgrade_path(current, target)
+        else:  # status towards an older revision: what a downgrade would revert
+            pending = graph.downgrade_path(current, target)
         self.result.update(
             current_before=format_revisions(current),
             current_after=format_revisions(current),

@@ -1159,6 +1159,11 @@ def validate(module: AnsibleModule) -> None:
         module.fail_json(msg=f"compression must be between 0 and 9, got {p['compression']}")
     if p["keep"] is not None and p["keep"] < 1:
         module.fail_json(msg=f"keep must be 1 or more (it counts the new backup), got {p['keep']}; omit it to keep all")
+    if p["maintenance_db"] == p["database"]:
+        module.fail_json(
+            msg="maintenance_db must be another database than database (it is connected to while database is "
+            "created, renamed and dropped); the default is postgres"
+        )
     if p["command_prefix"] is not None and not p["command_prefix"]:
         module.fail_json(msg="command_prefix must name a command, e.g. [docker, exec, -i, <container>]")
 

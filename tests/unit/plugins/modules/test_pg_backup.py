@@ -153,6 +153,7 @@ def test_pid_alive_and_remove_path(tmp_path: Path) -> None:
         ({"compression": 10}, "compression must be between 0 and 9"),
         ({"keep": 0}, "keep must be 1 or more"),
         ({"command_prefix": []}, "command_prefix must name a command"),
+        ({"maintenance_db": "ablage"}, "maintenance_db must be another database than database"),
         (
             {"pg_bin_dir": "/x", "command_prefix": ["docker"]},
             "parameters are mutually exclusive: pg_bin_dir|command_prefix",
