@@ -24,7 +24,8 @@ Findings (``kind``):
 ``set_not_null``
     ``ALTER TABLE ... ALTER COLUMN ... SET NOT NULL`` on a table that has rows,
     or whose row count cannot be known (conservative). A table created earlier
-    in the same SQL and not written to since is known to be empty.
+    in the same SQL and not inserted into since is known to be empty; a table
+    the SQL inserts into (INSERT, COPY FROM) before is no longer known to be empty.
 ``truncate``
     ``TRUNCATE`` (one finding per table).
 ``delete_without_where``, ``update_without_where``
@@ -149,15 +150,19 @@ def split_by_revision(sql: str) -> list[tuple[str | None, str]]:
 class _Analyzer:
     def __init__(self, row_probe: RowProbe | None) -> None:
         self.row_probe = row_probe
-        # Tables created by the analysed SQL itself and not written to since: known empty.
+        # Tables created by the analysed SQL itself and not inserted into since: known empty.
         self.created_empty: set[tuple[str | None, str]] = set()
+        # Tables the analysed SQL inserts rows into (INSERT, COPY FROM) before a later statement: the database's
+        # current emptiness says nothing about them any more.
+        self.written: set[str] = set()
 
     def _has_rows(self, schema: str | None, table: str) -> bool | None:
         if (schema, table) in self.created_empty or (None, table) in self.created_empty:
             return False
-        if self.row_probe is None:
+        has_rows = self.row_probe(schema, table) if self.row_probe is not None else None
+        if has_rows is False and table in self.written:
             return None
-        return self.row_probe(schema, table)
+        return has_rows
 
     def analyze_statement(self, stmt: t.Any, text: str, revision: str | None) -> list[Finding]:
         findings: list[Finding] = []
@@ -186,7 +191,6 @@ class _Analyzer:
                         f"{verb.upper()} without a WHERE clause affects every row",
                         table=_qualified(schema, name),
                     )
-                self._written(schema, name)
             elif isinstance(node, pg_ast.InsertStmt) or (
                 isinstance(node, pg_ast.CopyStmt) and node.relation is not None and node.is_from
             ):
@@ -204,6 +208,7 @@ class _Analyzer:
         return findings
 
     def _written(self, schema: str | None, name: str) -> None:
+        self.written.add(name)
         self.created_empty.discard((schema, name))
         if schema is None:
             for key in [k for k in self.created_empty if k[1] == name]:

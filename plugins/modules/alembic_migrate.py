@@ -127,8 +127,9 @@ options:
     elements: str
     default: []
 notes:
-  - 'C(SET NOT NULL) is reported only when the table has rows or when that cannot be known (no O(database_url)); a
-    table created earlier in the same pending SQL and not written to since is known to be empty.'
+  - 'C(SET NOT NULL) is reported only when the table has rows or when that cannot be known (no O(database_url), or
+    the pending SQL inserts rows into it first); a table created earlier in the same pending SQL and not inserted into
+    since is known to be empty.'
   - 'Whole-table C(UPDATE) backfills are reported as C(update_without_where): that is a deliberate, reviewed choice
     with O(allow_destructive=true), not something to pass unseen.'
 seealso:
