@@ -20,7 +20,7 @@ description:
     and its "GPU Memory < 85 % (13.6 GB of 16 GB)" item.
   - GB here means GiB (1024^3 bytes), the unit C(nvidia-smi) and C(GPU_MEMORY_LIMIT_GB) use.
 author:
-  - ablage.ops contributors
+  - ablage.ops maintainers (@ablage-system)
 requirements:
   - nvidia-ml-py (import name C(pynvml)) on the managed host, and the NVIDIA driver (C(libnvidia-ml.so.1)).
   - For O(container) only, the Docker SDK for Python (C(docker)), and a Docker engine with the NVIDIA Container
@@ -104,7 +104,7 @@ options:
           - Command to run in the container.
         type: list
         elements: str
-        default: [nvidia-smi, --query-gpu=index,name,memory.total, --format=csv,noheader]
+        default: [nvidia-smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader"]
       docker_host:
         description:
           - Docker daemon to talk to. Defaults to the E(DOCKER_HOST) environment variable, else the local socket.
@@ -257,7 +257,7 @@ container:
       description: The command run.
       type: list
       elements: str
-      sample: [nvidia-smi, --query-gpu=index,name,memory.total, --format=csv,noheader]
+      sample: [nvidia-smi, "--query-gpu=index,name,memory.total", "--format=csv,noheader"]
     exit_code:
       description: The container's exit code; V(null) when it could not run.
       type: int

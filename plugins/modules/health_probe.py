@@ -19,7 +19,7 @@ description:
   - Replaces the C(curl .../api/v1/health | jq) steps of the Ablage-System deployment checklist; works with any
     HTTP JSON endpoint (Prometheus, Grafana, ...).
 author:
-  - ablage.ops contributors
+  - ablage.ops maintainers (@ablage-system)
 extends_documentation_fragment:
   - ablage.ops._attributes
   - ablage.ops._attributes.read_only

@@ -22,7 +22,7 @@ description:
     API mode. The checklist's alternative, a C(custom-http-errors) annotation on a Kubernetes ingress, is not
     implemented by this module.
 author:
-  - ablage.ops contributors
+  - ablage.ops maintainers (@ablage-system)
 extends_documentation_fragment:
   - ablage.ops._attributes
   - ablage.ops._http

@@ -42,7 +42,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
+            key, dummy, value = line.partition("=")
             values[key.strip()] = value.strip().strip("'\"")
     return values
 

@@ -33,7 +33,7 @@ def read_env_file(path: Path) -> dict[str, str]:
         line = raw.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
-        key, _, value = line.partition("=")
+        key, dummy, value = line.partition("=")
         values[key.strip()] = value.strip().strip("'\"")
     return values
 
@@ -197,7 +197,7 @@ def test_enable_then_disable_three_ways(tmp_path: Path, stack: Stack) -> None:
 
 
 def test_state_really_changes_for_users(tmp_path: Path, stack: Stack) -> None:
-    proc, _ = run_playbook(tmp_path, stack, "- name: on\n" + textwrap.indent(TOGGLE.format(state="enabled"), "  "))
+    proc, dummy = run_playbook(tmp_path, stack, "- name: on\n" + textwrap.indent(TOGGLE.format(state="enabled"), "  "))
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert stack.maintenance() is True
     user = HttpClient(base_url=API_URL, bearer_token=stack.user_token)

@@ -25,12 +25,12 @@ class FakeContainer:
 
     def start(self) -> None:
         self.client.calls.append("start")
-        if self.client.start_error:
+        if self.client.start_error is not None:
             raise self.client.start_error
 
     def wait(self, timeout: int) -> dict[str, int]:
         self.client.calls.append(f"wait {timeout}")
-        if self.client.wait_error:
+        if self.client.wait_error is not None:
             raise self.client.wait_error
         return {"StatusCode": self.client.exit_code}
 
@@ -65,7 +65,7 @@ class FakeClient:
     def create(self, image: str, **kwargs: t.Any) -> FakeContainer:
         self.calls.append(f"create {image}")
         self.create_kwargs = kwargs
-        if self.create_error:
+        if self.create_error is not None:
             raise self.create_error
         return FakeContainer(self)
 

@@ -280,7 +280,7 @@ def test_nvml_init_errors(run_module: Run, nvml: FakeNvml, code: int, no_gpu: bo
     required = run_module(gpu_check.main, {})
     assert required.rc == 1
     assert words in required["msg"]
-    assert required["nvml_error"] == type(pynvml.NVMLError(code)).__name__
+    assert required["nvml_error"] == pynvml.NVMLError(code).__class__.__name__
     assert required["gpu_present"] is False
     optional = run_module(gpu_check.main, {"required": False})
     assert optional.rc == (0 if no_gpu else 1)
