@@ -341,8 +341,12 @@ cmd_up() {
   downgrade_if_ahead "$version"
 
   step "migrate the database (alembic upgrade head, release $version)"
-  compose run --rm -T --no-deps backend alembic upgrade head \
-    || die "alembic upgrade head failed for release $version"
+  if [ -n "$DB_REVISION" ] && [ "$DB_REVISION" = "$(release_head "$version")" ]; then
+    info "already at $DB_REVISION, the head of release $version"
+  else
+    compose run --rm -T --no-deps backend alembic upgrade head \
+      || die "alembic upgrade head failed for release $version"
+  fi
 
   step "start backend, worker, prometheus"
   compose up -d --wait --wait-timeout "$WAIT_TIMEOUT" --remove-orphans \
@@ -352,6 +356,12 @@ cmd_up() {
   info "release $version on http://127.0.0.1:8000 (project $PROJECT_DIR) in $((SECONDS - t0)) s"
 }
 
+release_head() {
+  python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["revisions"][-1].split("_")[0])' \
+    "$APP_DIR/migrations/releases.json" "$1"
+}
+
+DB_REVISION=""
 # Going back to an older release: the database may be at a revision the older
 # image does not ship. Downgrade it first with the image of a release that does.
 downgrade_if_ahead() {
@@ -377,7 +387,10 @@ print("stuck")
 PY
 )"
   case "$plan" in
-    ok) info "database at ${current:-an empty schema}: release $version can migrate it" ;;
+    ok)
+      info "database at ${current:-an empty schema}: release $version can migrate it"
+      DB_REVISION="$current"
+      ;;
     downgrade*)
       read -r _ other target <<<"$plan"
       info "database at $current, ahead of release $version: downgrading to $target with the $other image"

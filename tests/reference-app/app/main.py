@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from app import health
+from app import gpu, health
 from app.auth import Principal, UserStore, bearer_token
 from app.backup import BackupManager
 from app.config import Settings, load_settings
@@ -246,7 +246,7 @@ async def login(request: Request) -> dict[str, Any]:
 
 
 def _health_response(body: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(status_code=503 if body["status"] == health.UNHEALTHY else 200, content=body)
+    return JSONResponse(status_code=503 if body["status"] == gpu.UNHEALTHY else 200, content=body)
 
 
 async def _gather(**checks: Callable[[], dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -261,9 +261,9 @@ async def health_basic() -> JSONResponse:
         database=lambda: health.check_database(st.services, st.release),
         redis=lambda: health.check_redis(st.services),
     )
-    status = health.worst([c["status"] for c in comps.values()])
+    status = gpu.worst([c["status"] for c in comps.values()])
     body: dict[str, Any] = {"status": status, "version": st.release.version}
-    failed = {k: c.get("error") for k, c in comps.items() if c["status"] != health.HEALTHY}
+    failed = {k: c.get("error") for k, c in comps.items() if c["status"] != gpu.HEALTHY}
     if failed:
         body["errors"] = failed
     return _health_response(body)
@@ -284,7 +284,7 @@ async def health_detailed() -> JSONResponse:
     db = comps["database"]
     return _health_response(
         {
-            "status": health.worst([c["status"] for c in comps.values()]),
+            "status": gpu.worst([c["status"] for c in comps.values()]),
             "version": st.release.version,
             "alembic_revision": db.get("alembic_revision"),
             "alembic_head": st.release.head,
@@ -305,7 +305,7 @@ async def health_pipeline() -> JSONResponse:
 @router.get("/health/gpu-memory")
 async def health_gpu() -> JSONResponse:
     st = state()
-    result = await asyncio.to_thread(health.check_gpu, st.settings.gpu_memory_limit_gb)
+    result = await asyncio.to_thread(gpu.check_gpu, st.settings.gpu_memory_limit_gb)
     return _health_response({**result, "checked_at": _now()})
 
 
@@ -315,12 +315,12 @@ async def health_complete() -> JSONResponse:
     start = time.perf_counter()
     checks = _core_checks(st)
     checks["pipeline"] = lambda: health.check_pipeline(st.services)
-    checks["gpu"] = lambda: health.check_gpu(st.settings.gpu_memory_limit_gb)
+    checks["gpu"] = lambda: gpu.check_gpu(st.settings.gpu_memory_limit_gb)
     comps = await _gather(**checks)
     db = comps["database"]
     return _health_response(
         {
-            "status": health.worst([c["status"] for c in comps.values()]),
+            "status": gpu.worst([c["status"] for c in comps.values()]),
             "version": st.release.version,
             "alembic_revision": db.get("alembic_revision"),
             "alembic_head": st.release.head,
