@@ -38,9 +38,14 @@ collection:
 infra:
 	@bash scripts/infra.sh
 
+PROJECT_DIR ?= /srv/ablage
 stack: venv infra
 	@bash scripts/stack.sh images
 	@bash scripts/stack.sh up 1.0.0
+	@# A self-signed certificate for the pre-flight TLS gate (the reference stack serves plain HTTP on loopback).
+	@test -s $(PROJECT_DIR)/tls/ablage.crt || { mkdir -p $(PROJECT_DIR)/tls && openssl req -x509 -newkey rsa:2048 -nodes \
+	  -days 365 -subj /CN=ablage.local -keyout $(PROJECT_DIR)/tls/ablage.key -out $(PROJECT_DIR)/tls/ablage.crt 2>/dev/null \
+	  && chmod 0600 $(PROJECT_DIR)/tls/ablage.key; }
 
 stack-down:
 	@bash scripts/stack.sh down
