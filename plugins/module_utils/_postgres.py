@@ -54,6 +54,12 @@ _LIST_SETTINGS = frozenset(
 )
 
 
+def sentence(text: t.Any) -> str:
+    """An error text as one sentence: stripped, whitespace collapsed, ending with punctuation."""
+    flat = " ".join(str(text).split())
+    return flat if flat.endswith((".", "?", "!")) else flat + "."
+
+
 def connection_argument_spec() -> dict[str, dict[str, t.Any]]:
     """A fresh copy of the connection argument_spec entries."""
     return {name: dict(spec) for name, spec in CONNECTION_ARGUMENT_SPEC.items()}

@@ -302,6 +302,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._postgres import (
     alembic_revision,
     connect,
     dsn_from_sqlalchemy_url,
+    sentence,
     table_has_rows,
 )
 from ansible_collections.ablage.ops.plugins.module_utils._sql_safety import (
@@ -369,7 +370,7 @@ class AlembicMigrateManager:
                 self.conn = connect(dsn=dsn)
             except PsycopgError as exc:
                 raise AlembicError(
-                    f"cannot connect to the database of database_url: {str(exc).strip()}. "
+                    f"cannot connect to the database of database_url: {sentence(exc)} "
                     "Check the URL (host, port, user, password, database) and that the server is running."
                 ) from exc
         return self.conn
@@ -600,7 +601,7 @@ def main() -> None:
     except PsycopgError as exc:
         manager.result.pop("changed", None)
         module.fail_json(
-            msg=f"PostgreSQL error while reading the Alembic version table: {str(exc).strip()}. "
+            msg=f"PostgreSQL error while reading the Alembic version table: {sentence(exc)} "
             "Check database_url, version_table and version_table_schema.",
             **manager.result,
         )

@@ -423,6 +423,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._postgres import (
     libpq_env,
     rename_database,
     row_counts,
+    sentence,
     server_version,
     sessions,
     set_allow_connections,
@@ -745,7 +746,9 @@ class PgTools:
                 )
             elif "authentication failed" in stderr or "no password supplied" in stderr:
                 hint = " Check user and password (or PGPASSWORD / ~/.pgpass; with command_prefix add -e PGPASSWORD)."
-            raise BackupError(f"pg_dump of {database} failed (exit code {rc}): {stderr or 'no error output'}.{hint}")
+            raise BackupError(
+                f"pg_dump of {database} failed (exit code {rc}): {sentence(stderr or 'no error output')}{hint}"
+            )
 
     def _run_to(self, argv: list[str], stdout: t.Any, stderr: t.Any) -> int:
         proc = subprocess.run(  # noqa: S603  # nosec B603 - argv list from options, no shell
@@ -783,7 +786,7 @@ class PgBackupManager:
             return connect(self.params, database=database or self.database)
         except PsycopgError as exc:
             raise BackupError(
-                f"cannot connect to PostgreSQL as {describe_target(self.params, database)}: {str(exc).strip()}. "
+                f"cannot connect to PostgreSQL as {describe_target(self.params, database)}: {sentence(exc)} "
                 "Check host, port, user and password (or the PG* environment variables), and that the database exists."
             ) from exc
 
@@ -1210,7 +1213,7 @@ def main() -> None:
         )
     except PsycopgError as exc:
         module.fail_json(
-            msg=f"PostgreSQL error on {describe_target(module.params)}: {str(exc).strip()}. "
+            msg=f"PostgreSQL error on {describe_target(module.params)}: {sentence(exc)} "
             "Check that the role has the privileges this needs (CREATEDB for restores and verify=restore).",
             **manager.result,
         )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 import typing as t
 from pathlib import Path
 
@@ -346,3 +348,44 @@ def test_through_ansible(ansible_cli: t.Any, base_args: dict[str, t.Any], pg_ser
     restored = ansible_cli("pg_backup", dict(base_args, state="restored"), "--diff")
     assert restored.rc == 0, restored.stdout + restored.stderr
     assert restored.result["comparison"]["equal"] is True
+
+
+def test_connection_from_pg_environment_variables(
+    run_module: t.Any, pg_server: t.Any, base_args: dict[str, t.Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No connection options: psycopg2 and pg_dump both take them from PG* variables (libpq)."""
+    monkeypatch.setenv("PGHOST", pg_server.host)
+    monkeypatch.setenv("PGPORT", str(pg_server.port))
+    monkeypatch.setenv("PGUSER", pg_server.user)
+    monkeypatch.setenv("PGPASSWORD", pg_server.password)
+    args = {k: v for k, v in base_args.items() if k not in ("host", "port", "user", "password")}
+    result = run_module(pg_backup.main, args)
+    assert result.rc == 0, result.get("msg")
+    assert result["manifest"]["tables"] == EXPECTED
+    assert result["manifest"]["host"] is None
+
+
+def test_terminated_module_removes_its_partial_file(
+    pg_server: t.Any, base_args: dict[str, t.Any], tmp_path: Path
+) -> None:
+    """SIGTERM (a task timeout, a cancelled AWX job) while pg_dump runs: the module cleans up and says so."""
+    fake = _fake_pg_bin(tmp_path, pg_server.bin_dir, 'printf "PGDMP partial"\nexec sleep 30\n')
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": dict(base_args, pg_bin_dir=fake)}), encoding="utf-8")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2] / ".collections"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ansible_collections.ablage.ops.plugins.modules.pg_backup", str(args_file)],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    backup_dir = Path(base_args["backup_dir"])
+    deadline = time.monotonic() + 20
+    while not any(n.startswith(".") and ".partial-" in n for n in listing(backup_dir)):
+        assert time.monotonic() < deadline, "pg_dump never started"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=20)[0]
+    result = json.loads(out)
+    assert result["failed"] is True
+    assert "was interrupted (terminated by signal 15); no backup was kept" in result["msg"]
+    assert listing(backup_dir) == []

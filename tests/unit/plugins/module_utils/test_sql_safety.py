@@ -163,13 +163,13 @@ def test_downgrade_markers_name_the_reverted_revision() -> None:
     )
     (finding,) = analyze_sql(sql)
     assert (finding.kind, finding.revision) == ("drop_table", "0003")
-    assert [rev for rev, _ in split_by_revision(sql)] == ["0004", "0003"]
+    assert [rev for rev, dummy in split_by_revision(sql)] == ["0004", "0003"]
 
 
 def test_split_by_revision_keeps_text_before_the_first_marker() -> None:
     sql = "BEGIN;\nCREATE TABLE alembic_version (v text);\n-- Running upgrade  -> 0001\nCREATE TABLE a (i int);\n"
     chunks = split_by_revision(sql)
-    assert [rev for rev, _ in chunks] == [None, "0001"]
+    assert [rev for rev, dummy in chunks] == [None, "0001"]
     assert "CREATE TABLE a" in chunks[1][1]
     assert analyze_sql("TRUNCATE x;", revision="0007")[0].revision == "0007"
 

@@ -52,7 +52,7 @@ class FakeAlembic:
         return "\n".join(entries)
 
     def render(self, verb: str, rng: str) -> tuple[int, str, str]:
-        start, _, dest = rng.rpartition(":")
+        start, dummy, dest = rng.rpartition(":")
         i = ORDER.index(start) + 1 if start not in ("", "base") else 0
         j = ORDER.index(dest) + 1 if dest != "base" else 0
         out = ["BEGIN;"]
