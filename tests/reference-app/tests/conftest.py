@@ -1,75 +1,65 @@
 """Fixtures for the reference stack tests: they run against the stack that
-`scripts/stack.sh up` started (project dir $ABLAGE_PROJECT_DIR, default /srv/ablage)."""
+`scripts/stack.sh up` started (project dir $ABLAGE_PROJECT_DIR, default /srv/ablage).
+Run them with `scripts/stack.sh test`, which holds the stack lock."""
 
 from __future__ import annotations
 
-import json
+import fcntl
 import os
-import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parents[3]
-STACK = ROOT / "scripts" / "stack.sh"
-PROJECT_DIR = Path(os.environ.get("ABLAGE_PROJECT_DIR", "/srv/ablage"))
-REGISTRY = os.environ.get("ABLAGE_REGISTRY", "127.0.0.1:5000")
-BASE_URL = os.environ.get("ABLAGE_BASE_URL", "http://127.0.0.1:8000")
-API = f"{BASE_URL}/api/v1"
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from refstack import API, BASE_URL, PROJECT_DIR, bearer, login, read_env_file
 
-def read_env_file(path: Path) -> dict[str, str]:
-    env = {}
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            env[key.strip()] = value.strip()
-    return env
-
-
-def wait_for(check: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
-    """Poll check() until it returns something truthy; fail with `what` after timeout seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last value: {last!r})")
-
-
-def compose(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    cmd = ["docker", "compose", "--project-directory", str(PROJECT_DIR), "-f", str(PROJECT_DIR / "compose.yml"), *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def compose_bytes(*args: str, timeout: float = 60) -> bytes:
-    cmd = ["docker", "compose", "--project-directory", str(PROJECT_DIR), "-f", str(PROJECT_DIR / "compose.yml"), *args]
-    proc = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
-    return proc.stdout
-
-
-def run(cmd: list[str], timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
+LOCK_FILE = os.environ.get("ABLAGE_STACK_LOCK", "/run/lock/ablage-stack.lock")
+LOCK_WAIT = float(os.environ.get("ABLAGE_STACK_LOCK_WAIT", "900"))
 
 
 @pytest.fixture(scope="session")
-def env() -> dict[str, str]:
+def stack_lock() -> Iterator[None]:
+    """Hold the stack lock (the one scripts/stack.sh takes) for the whole session, so no
+    deploy or other suite changes the shared stack under these tests."""
+    if os.environ.get("ABLAGE_STACK_LOCK_HELD") == "1":
+        yield
+        return
+    os.makedirs(os.path.dirname(LOCK_FILE), exist_ok=True)
+    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + LOCK_WAIT
+    waited = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if not waited:
+                with open(LOCK_FILE) as fh:
+                    print(f"waiting for the stack lock {LOCK_FILE}, held by: {fh.read().strip()}")
+                waited = True
+            if time.monotonic() > deadline:
+                pytest.fail(f"the stack lock {LOCK_FILE} is still held after {LOCK_WAIT}s")
+            time.sleep(0.5)
+    os.ftruncate(fd, 0)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    os.write(fd, f"{stamp} pid {os.getpid()}: pytest tests/reference-app\n".encode())
+    os.environ["ABLAGE_STACK_LOCK_HELD"] = "1"  # scripts/stack.sh run by the tests must not wait for us
+    try:
+        yield
+    finally:
+        os.environ.pop("ABLAGE_STACK_LOCK_HELD", None)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+@pytest.fixture(scope="session")
+def env(stack_lock: None) -> dict[str, str]:
     path = PROJECT_DIR / ".env.production"
     if not path.exists():
         pytest.fail(f"{path} missing: run scripts/stack.sh images && scripts/stack.sh up")
@@ -98,14 +88,6 @@ def has_page_count(version: str) -> bool:
     return version != "1.0.0"
 
 
-def login(username: str, password: str) -> str:
-    response = requests.post(f"{API}/auth/login", json={"username": username, "password": password}, timeout=10)
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert body["token_type"] == "bearer"
-    return str(body["access_token"])
-
-
 @pytest.fixture(scope="session")
 def admin_token(env: dict[str, str], stack: dict[str, Any]) -> str:
     return login(env["ADMIN_USERNAME"], env["ADMIN_PASSWORD"])
@@ -114,10 +96,6 @@ def admin_token(env: dict[str, str], stack: dict[str, Any]) -> str:
 @pytest.fixture(scope="session")
 def user_token(env: dict[str, str], stack: dict[str, Any]) -> str:
     return login(env["SMOKE_USERNAME"], env["SMOKE_PASSWORD"])
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -137,35 +115,3 @@ def maintenance_off_after(request: pytest.FixtureRequest) -> Iterator[None]:
     if "admin_token" in request.fixturenames:
         token = request.getfixturevalue("admin_token")
         requests.post(f"{API}/admin/maintenance/disable", headers=bearer(token), timeout=10)
-
-
-def upload(headers: dict[str, str], filename: str, data: bytes, content_type: str) -> dict[str, Any]:
-    response = requests.post(
-        f"{API}/documents/", headers=headers, files={"file": (filename, data, content_type)}, timeout=30
-    )
-    assert response.status_code == 201, response.text
-    return dict(response.json())
-
-
-def start_ocr(headers: dict[str, str], document_id: str, **extra: Any) -> dict[str, Any]:
-    response = requests.post(
-        f"{API}/ocr/process", headers=headers, json={"document_id": document_id, "backend": "auto", **extra}, timeout=10
-    )
-    assert response.status_code == 202, response.text
-    return dict(response.json())
-
-
-def wait_job(headers: dict[str, str], job_id: str, timeout: float = 30) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        job = requests.get(f"{API}/ocr/jobs/{job_id}", headers=headers, timeout=10).json()
-        return job if job["status"] in ("completed", "failed") else None
-
-    return dict(wait_for(done, timeout, what=f"OCR job {job_id}"))
-
-
-def pipeline() -> dict[str, Any]:
-    return dict(requests.get(f"{API}/health/pipeline", timeout=10).json())
-
-
-def dump(obj: Any) -> str:
-    return json.dumps(obj, indent=2, sort_keys=True)

@@ -6,7 +6,7 @@ import base64
 import json
 
 import requests
-from conftest import API, bearer
+from refstack import API, bearer
 
 
 def claims(token: str) -> dict[str, object]:

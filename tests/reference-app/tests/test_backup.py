@@ -6,7 +6,7 @@ import hashlib
 from typing import Any
 
 import requests
-from conftest import API, compose, compose_bytes, wait_for
+from refstack import API, compose, compose_bytes, wait_for
 
 
 def test_full_backup_completes_and_file_is_valid(admin: dict[str, str]) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import requests
-from conftest import API, BASE_URL, FIXTURES, start_ocr, upload, wait_for, wait_job
 from pdfgen import make_pdf
+from refstack import API, BASE_URL, FIXTURES, start_ocr, upload, wait_for, wait_job
 
 
 def test_text_document_ocr_and_export(user: dict[str, str], has_page_count: bool) -> None:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import requests
-from conftest import API, dump
+from refstack import API, dump
 
 
 def get(path: str) -> requests.Response:
@@ -56,7 +56,7 @@ def test_health_pipeline(version: str) -> None:
     assert all(isinstance(v, int) and v >= 0 for v in body["queue"].values())
 
 
-def test_health_gpu_memory_contract() -> None:
+def test_health_gpu_memory_contract(stack: dict[str, object]) -> None:
     response = get("/health/gpu-memory")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -66,7 +66,7 @@ def test_health_gpu_memory_contract() -> None:
         assert body["reason"], body
 
 
-def test_health_gpu_memory_reports_devices() -> None:
+def test_health_gpu_memory_reports_devices(stack: dict[str, object]) -> None:
     body = get("/health/gpu-memory").json()
     if body["status"] == "unavailable":
         print(f"no GPU visible to the backend container: {body['reason']}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import requests
-from conftest import API, BASE_URL, compose, wait_for
+from refstack import API, BASE_URL, compose, wait_for
 
 
 def state(admin: dict[str, str]) -> dict[str, object]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import requests
-from conftest import API, BASE_URL, wait_for
+from refstack import API, BASE_URL, wait_for
 
 PROMETHEUS = "http://127.0.0.1:9090"
 
@@ -42,7 +42,7 @@ def test_metrics_exposition(version: str) -> None:
     assert after is not None and after > before
 
 
-def test_prometheus_scrapes_backend_and_has_rules() -> None:
+def test_prometheus_scrapes_backend_and_has_rules(stack: dict[str, object]) -> None:
     def backend_up() -> list[dict[str, object]] | None:
         targets = requests.get(f"{PROMETHEUS}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
         backend = [t for t in targets if t["labels"]["job"] == "ablage-backend"]

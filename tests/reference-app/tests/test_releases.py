@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import pytest
 import requests
-from conftest import PROJECT_DIR, REGISTRY, compose, run, wait_for
+from refstack import PROJECT_DIR, REGISTRY, compose, run, wait_for
 
 
 def image(role: str, version: str) -> str:
@@ -89,7 +89,7 @@ def insert_document(url: str, text: str | None) -> str:
     return doc_id
 
 
-def test_each_image_ships_only_its_migrations() -> None:
+def test_each_image_ships_only_its_migrations(stack_lock: None) -> None:
     expected = {
         "1.0.0": ["0001"],
         "1.1.0": ["0001", "0002"],

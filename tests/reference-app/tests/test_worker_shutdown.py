@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import requests
-from conftest import API, compose, pipeline, start_ocr, upload, wait_for, wait_job
+from refstack import API, compose, pipeline, start_ocr, upload, wait_for, wait_job
 
 
 def test_sigterm_finishes_current_job(user: dict[str, str]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import requests
-from conftest import API, STACK, login, run, start_ocr, upload, wait_for, wait_job
+from refstack import API, STACK, login, run, start_ocr, upload, wait_for, wait_job
 
 
 def test_down_then_up_keeps_data(env: dict[str, str], version: str, admin: dict[str, str]) -> None:
