@@ -36,7 +36,7 @@ LOCK_FILE="${ABLAGE_STACK_LOCK:-/run/lock/ablage-stack.lock}"
 LOCK_WAIT="${ABLAGE_STACK_LOCK_WAIT:-900}"
 export DOCKER_BUILDKIT=0 BUILDKIT_PROGRESS=plain DOCKER_CLI_HINTS=false
 
-STEP="start"
+STEP="arguments"
 step() {
   STEP="$*"
   printf '==> %s\n' "$*"
@@ -89,6 +89,7 @@ check_docker() {
 }
 
 check_base_image() {
+  step "check the base image $BASE_IMAGE"
   docker image inspect "$BASE_IMAGE" >/dev/null 2>&1 \
     || die "base image $BASE_IMAGE is missing (scripts/infra.sh builds it)"
 }
@@ -236,6 +237,10 @@ cmd_images() {
         --build-arg "APP_VERSION=$version" --build-arg "APP_ROLE=$role"
     done
   done
+  if [ "$BUILT" -gt 0 ]; then
+    step "remove the superseded builds of these images"
+    docker image prune -f --filter "label=org.ablage.input-hash" >/dev/null || true
+  fi
   step "images done"
   info "$BUILT built, $PUSHED pushed, in $((SECONDS - t0)) s"
 }
