@@ -7,6 +7,8 @@ with ABLAGE_API_URL and ABLAGE_ENV_FILE. Skipped when the backend does not answe
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import socket
@@ -28,6 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 API_URL = os.environ.get("ABLAGE_API_URL", "http://127.0.0.1:8000")
 ENV_FILE = Path(os.environ.get("ABLAGE_ENV_FILE", "/srv/ablage/.env.production"))
 VENV_BIN = Path(sys.executable).parent
+LOCK_FILE = os.environ.get("ABLAGE_STACK_LOCK", "/run/lock/ablage-stack.lock")
+LOCK_WAIT = float(os.environ.get("ABLAGE_STACK_LOCK_WAIT", "900"))
 HEALTH_PATHS = [
     "/api/v1/health",
     "/api/v1/health/detailed",
@@ -35,6 +39,35 @@ HEALTH_PATHS = [
     "/api/v1/health/gpu-memory",
     "/api/v1/health/complete",
 ]
+
+
+@contextlib.contextmanager
+def stack_lock() -> t.Iterator[None]:
+    """Hold the stack lock that scripts/stack.sh and the other stack suites take, so no deploy
+    restarts the backend under these tests and no other suite sees maintenance switched on."""
+    if os.environ.get("ABLAGE_STACK_LOCK_HELD") == "1":
+        yield
+        return
+    Path(LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "a+", encoding="utf-8") as handle:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the stack lock {LOCK_FILE} is still held after {LOCK_WAIT:g} s")
+                time.sleep(0.5)
+        handle.truncate(0)
+        handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} pid {os.getpid()}: {__name__}\n")
+        handle.flush()
+        os.environ["ABLAGE_STACK_LOCK_HELD"] = "1"
+        try:
+            yield
+        finally:
+            os.environ.pop("ABLAGE_STACK_LOCK_HELD", None)
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -68,16 +101,19 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack() -> t.Iterator[Stack]:
-    try:
-        HttpClient(base_url=API_URL, timeout=3).get("/api/v1/health")
-    except HttpConnectionError as exc:
-        pytest.skip(f"reference backend not reachable at {API_URL} ({exc.reason}); start it with `make stack`")
-    if not ENV_FILE.exists():
-        pytest.skip(f"{ENV_FILE} is missing; it is written by scripts/stack.sh")
-    stack = Stack()
-    stack.set_maintenance(False)
-    yield stack
-    stack.set_maintenance(False)
+    with stack_lock():
+        try:
+            HttpClient(base_url=API_URL, timeout=3).get("/api/v1/health")
+        except HttpConnectionError as exc:
+            pytest.skip(f"reference backend not reachable at {API_URL} ({exc.reason}); start it with `make stack`")
+        if not ENV_FILE.exists():
+            pytest.skip(f"{ENV_FILE} is missing; it is written by scripts/stack.sh")
+        stack = Stack()
+        stack.set_maintenance(False)
+        try:
+            yield stack
+        finally:
+            stack.set_maintenance(False)
 
 
 def ansible_env() -> dict[str, str]:
