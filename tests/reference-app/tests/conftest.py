@@ -75,6 +75,12 @@ def stack(env: dict[str, str]) -> dict[str, Any]:
         pytest.fail(f"backend not reachable on {BASE_URL} ({exc}): run scripts/stack.sh up")
     assert response.status_code == 200, f"stack unhealthy: {response.status_code} {response.text}"
     version = response.json()["version"]
+    # known start state: a crashed run (or another suite) may have left maintenance on
+    token = login(env["ADMIN_USERNAME"], env["ADMIN_PASSWORD"])
+    off = requests.post(f"{API}/admin/maintenance/disable", headers=bearer(token), timeout=10)
+    assert off.status_code == 200, off.text
+    if off.json()["changed"]:
+        print("maintenance mode was on at the start of the session: switched off")
     return {"version": version, "env": env}
 
 

@@ -29,7 +29,7 @@ def test_metrics_exposition(version: str) -> None:
     assert before is not None and before >= 1
     for name in ("pending", "processing"):
         assert metric_value(text, "ablage_ocr_queue_depth", f'{{state="{name}"}}') is not None
-    assert metric_value(text, "ablage_workers_alive") == 1
+    assert (metric_value(text, "ablage_workers_alive") or 0) >= 1
     assert metric_value(text, "ablage_redis_up") == 1
     assert metric_value(text, "ablage_maintenance_enabled") == 0
     assert "ablage_http_request_duration_seconds_bucket" in text
