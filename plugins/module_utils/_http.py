@@ -25,7 +25,7 @@ import urllib.error
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import ConnectionError as AnsibleUrlsConnectionError
-from ansible.module_utils.urls import SSLValidationError, open_url
+from ansible.module_utils.urls import Request, SSLValidationError, make_context
 
 T = t.TypeVar("T")
 
@@ -143,6 +143,19 @@ class HttpClient:
         self.client_cert = client_cert
         self.client_key = client_key
         self.timeout = timeout
+        self._context: ssl.SSLContext | None = None
+
+    def tls_context(self) -> ssl.SSLContext:
+        """One TLS context per client: building it loads the CA bundle (tens of ms), which must
+        neither repeat on every request nor count as the server's latency."""
+        if self._context is None:
+            self._context = make_context(
+                cafile=self.ca_path,
+                validate_certs=self.validate_certs,
+                client_cert=self.client_cert,
+                client_key=self.client_key,
+            )
+        return self._context
 
     @classmethod
     def from_params(
@@ -195,14 +208,18 @@ class HttpClient:
         elif method in ("POST", "PUT", "PATCH"):
             data = b""
         effective_timeout = self.timeout if timeout is None else timeout
+        try:
+            context = self.tls_context()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: unreadable CA file or client key
+            raise HttpConnectionError(method, url, f"cannot set up TLS: {exc}", tls=True) from exc
 
         started = time.monotonic()
         try:
-            resp = open_url(
+            resp = Request().open(
+                method,
                 url,
                 data=data,
                 headers=send_headers,
-                method=method,
                 timeout=effective_timeout,
                 validate_certs=self.validate_certs,
                 ca_path=self.ca_path,
@@ -211,6 +228,7 @@ class HttpClient:
                 http_agent=USER_AGENT,
                 follow_redirects="safe",
                 use_netrc=False,
+                context=context,
             )
             try:
                 body = resp.read()

@@ -212,7 +212,12 @@ def main() -> None:
                     "GPU_MEMORY_LIMIT_GB",
                 ],
             },
-            "secrets": {"type": "list", "elements": "str", "default": ["SECRET_KEY", "JWT_SECRET_KEY"], "no_log": False},
+            "secrets": {
+                "type": "list",
+                "elements": "str",
+                "default": ["SECRET_KEY", "JWT_SECRET_KEY"],
+                "no_log": False,
+            },
             "min_secret_length": {"type": "int", "default": 32, "no_log": False},
             "min_distinct_chars": {"type": "int", "default": 10},
             "placeholders": {

@@ -271,3 +271,15 @@ def test_retry_until_always_tries_once() -> None:
 )
 def test_json_subset_mismatch(expected: t.Any, actual: t.Any, problem: str | None) -> None:
     assert json_subset_mismatch(expected, actual) == problem
+
+
+def test_tls_context_built_once_and_bad_ca_reported(tmp_path: t.Any) -> None:
+    from ansible_collections.ablage.ops.plugins.module_utils._http import HttpClient, HttpConnectionError
+
+    client = HttpClient(base_url="https://127.0.0.1:9")
+    assert client.tls_context() is client.tls_context()
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(HttpConnectionError) as exc:
+        HttpClient(base_url="https://127.0.0.1:9", ca_path=str(bad)).request("GET", "/")
+    assert exc.value.tls and "cannot set up TLS" in exc.value.reason
