@@ -9,9 +9,12 @@ import requests
 from refstack import API, bearer
 
 
+def pad(segment: str) -> str:
+    return segment + "=" * (-len(segment) % 4)
+
+
 def claims(token: str) -> dict[str, object]:
     header, payload, _sig = token.split(".")
-    pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
     assert json.loads(base64.urlsafe_b64decode(pad(header)))["alg"] == "HS256"
     return dict(json.loads(base64.urlsafe_b64decode(pad(payload))))
 
