@@ -14,7 +14,11 @@ BASE_PACKAGES=ca-certificates,python3,python3-venv,python3-pip,postgresql-client
 COMPOSE_MIN=2.18.0
 
 step() { STEP=$1; printf '==> %s\n' "$1"; }
-trap 'rc=$?; [ $rc -eq 0 ] || printf "infra.sh: FAILED at step: %s (exit %s). Logs: %s\n" "${STEP:-start}" "$rc" "$LOG_DIR" >&2' EXIT
+on_exit() {
+  local rc=$?
+  [ "$rc" -eq 0 ] || printf 'infra.sh: FAILED at step: %s (exit %s). Logs: %s\n' "${STEP:-start}" "$rc" "$LOG_DIR" >&2
+}
+trap on_exit EXIT
 
 mkdir -p "$CACHE_DIR" "$LOG_DIR"
 
@@ -73,11 +77,13 @@ if ! compose_ok; then
   echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) trixie main" >"$apt_state/sources.list"
   apt_opts=(-o "Dir::Etc::SourceList=$apt_state/sources.list" -o Dir::Etc::SourceParts=/dev/null
     -o "Dir::State::Lists=$apt_state/lists" -o "Dir::Cache=$apt_state" -o APT::Sandbox::User=root)
-  if ! ls "$apt_state"/docker-compose_2.*.deb >/dev/null 2>&1; then
+  deb=$(find "$apt_state" -maxdepth 1 -name 'docker-compose_2.*.deb' | sort -V | tail -1)
+  if [ -z "$deb" ]; then
     apt-get "${apt_opts[@]}" update -qq >"$LOG_DIR/apt-trixie.log" 2>&1
     (cd "$apt_state" && apt-get "${apt_opts[@]}" download docker-compose >>"$LOG_DIR/apt-trixie.log" 2>&1)
+    deb=$(find "$apt_state" -maxdepth 1 -name 'docker-compose_2.*.deb' | sort -V | tail -1)
   fi
-  rm -rf "$apt_state/x" && dpkg-deb -x "$(ls "$apt_state"/docker-compose_2.*.deb | tail -1)" "$apt_state/x"
+  rm -rf "$apt_state/x" && dpkg-deb -x "$deb" "$apt_state/x"
   install -D -m 0755 "$apt_state/x/usr/libexec/docker/cli-plugins/docker-compose" /usr/local/lib/docker/cli-plugins/docker-compose
   install -D -m 0755 "$apt_state/x/usr/libexec/docker/cli-plugins/docker-compose" /usr/libexec/docker/cli-plugins/docker-compose
   compose_ok || { echo "docker compose still older than $COMPOSE_MIN" >&2; exit 1; }

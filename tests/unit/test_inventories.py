@@ -17,7 +17,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 ANSIBLE_INVENTORY = str(Path(sys.executable).parent / "ansible-inventory")
-PLACEHOLDER_VAULT_PASSWORD = "ablage-placeholder-vault"  # noqa: S105 - documented placeholder, see docs/inventory.md
+# A documented placeholder, see docs/inventory.md.
+PLACEHOLDER_VAULT_PASSWORD = "ablage-placeholder-vault"
 
 
 def required_options() -> dict[str, set[str]]:
@@ -32,7 +33,14 @@ def host_vars(inventory: str, tmp_path: Path) -> dict[str, dict[str, t.Any]]:
     password_file = tmp_path / "vault-pass"
     password_file.write_text(PLACEHOLDER_VAULT_PASSWORD + "\n")
     out = subprocess.run(
-        [ANSIBLE_INVENTORY, "-i", str(REPO / "inventories" / inventory), "--list", "--vault-password-file", str(password_file)],
+        [
+            ANSIBLE_INVENTORY,
+            "-i",
+            str(REPO / "inventories" / inventory),
+            "--list",
+            "--vault-password-file",
+            str(password_file),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -51,7 +59,12 @@ def test_inventory_defines_every_required_role_variable(inventory: str, tmp_path
         for role, names in required_options().items():
             missing = sorted(names - runtime - set(variables))
             assert not missing, f"inventories/{inventory}: host {host} lacks {missing} required by role {role}"
-        for login in ("ablage_admin_username", "ablage_admin_password", "ablage_smoke_username", "ablage_smoke_password"):
+        for login in (
+            "ablage_admin_username",
+            "ablage_admin_password",
+            "ablage_smoke_username",
+            "ablage_smoke_password",
+        ):
             assert login in variables, f"inventories/{inventory}: {login} is needed to obtain API tokens"
 
 

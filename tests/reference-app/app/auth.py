@@ -83,7 +83,7 @@ class UserStore:
 def bearer_token(authorization: str | None) -> str | None:
     if not authorization:
         return None
-    scheme, _, token = authorization.partition(" ")
+    scheme, _sep, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()

@@ -79,7 +79,7 @@ def _configure_logging() -> None:
 
 
 @asynccontextmanager
-async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
     _configure_logging()
     settings = load_settings()
     release = load_release()
@@ -336,7 +336,7 @@ async def health_complete() -> JSONResponse:
 
 
 @router.get("/admin/maintenance")
-def maintenance_get(_: Principal = Depends(admin_user)) -> dict[str, Any]:
+def maintenance_get(_admin: Principal = Depends(admin_user)) -> dict[str, Any]:
     return read_maintenance(state().services)
 
 
@@ -381,7 +381,7 @@ def backup_full(principal: Principal = Depends(admin_user)) -> JSONResponse:
 
 
 @router.get("/backup/status")
-def backup_status(backup_id: str | None = Query(default=None), _: Principal = Depends(admin_user)) -> dict[str, Any]:
+def backup_status(backup_id: str | None = Query(default=None), _admin: Principal = Depends(admin_user)) -> dict[str, Any]:
     backup = state().backups.get(backup_id)
     if backup is None:
         raise HTTPException(status_code=404, detail="no such backup" if backup_id else "no backup yet")

@@ -32,7 +32,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     for raw in path.read_text().splitlines():
         line = raw.strip()
         if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
+            key, _sep, value = line.partition("=")
             env[key.strip()] = value.strip()
     return env
 

@@ -22,7 +22,7 @@ def test_health_basic(version: str) -> None:
 
 def test_health_basic_latency_under_50ms(stack: dict[str, object]) -> None:
     samples = []
-    for _ in range(10):
+    for _attempt in range(10):
         start = time.perf_counter()
         assert get("/health").status_code == 200
         samples.append((time.perf_counter() - start) * 1000)
