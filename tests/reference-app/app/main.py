@@ -381,7 +381,9 @@ def backup_full(principal: Principal = Depends(admin_user)) -> JSONResponse:
 
 
 @router.get("/backup/status")
-def backup_status(backup_id: str | None = Query(default=None), _admin: Principal = Depends(admin_user)) -> dict[str, Any]:
+def backup_status(
+    backup_id: str | None = Query(default=None), _admin: Principal = Depends(admin_user)
+) -> dict[str, Any]:
     backup = state().backups.get(backup_id)
     if backup is None:
         raise HTTPException(status_code=404, detail="no such backup" if backup_id else "no backup yet")
