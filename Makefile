@@ -50,7 +50,7 @@ stack: venv infra
 stack-down:
 	@bash scripts/stack.sh down
 
-lint: venv collection
+lint: venv collection infra
 	@bash scripts/lint.sh
 
 unit: venv collection

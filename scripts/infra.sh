@@ -48,13 +48,13 @@ wait_until() { # wait_until SECONDS DESCRIPTION COMMAND...: poll a real conditio
   done
 }
 
-step "Debian packages (docker.io, docker-registry, mmdebstrap, PostgreSQL 15 binaries, rsync)"
+step "Debian packages (docker.io, docker-registry, mmdebstrap, PostgreSQL 15 binaries, rsync, shellcheck)"
 # postgresql-15 gives pg_dump/pg_restore and a server for throwaway test clusters; no
 # cluster of its own, so nothing but the stack's container ever listens on 5432.
 mkdir -p /etc/postgresql-common/createcluster.d
 echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/ablage-no-main.conf
 # docker.io's postinst tries to start systemd units; there is no systemd here, which is fine.
-apt_install docker.io docker-registry mmdebstrap postgresql-client postgresql-15 rsync
+apt_install docker.io docker-registry mmdebstrap postgresql-client postgresql-15 rsync shellcheck
 
 step "Docker engine (dockerd --iptables=false, host networking only)"
 if ! docker info >/dev/null 2>&1; then
