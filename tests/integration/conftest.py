@@ -43,20 +43,6 @@ ALEMBIC_PROJECT = FIXTURES / "alembic_project"
 VENV_BIN = Path(sys.executable).parent
 
 
-def _ensure_collection_link() -> None:
-    ns_dir = COLLECTIONS / "ansible_collections" / "ablage"
-    link = ns_dir / "ops"
-    if not link.exists():
-        ns_dir.mkdir(parents=True, exist_ok=True)
-        link.symlink_to("../../..")
-    if str(COLLECTIONS) not in sys.path:
-        sys.path.insert(0, str(COLLECTIONS))
-
-
-_ensure_collection_link()
-
-from ansible.module_utils.testing import patch_module_args  # noqa: E402
-
 PG_BIN = Path(os.environ.get("ABLAGE_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SUPERUSER = "postgres"
 
@@ -196,38 +182,6 @@ def fresh_db(pg_server: PgServer) -> t.Iterator[str]:
             "postgres", "SELECT datname FROM pg_database WHERE datname LIKE %s", (name + "%",)
         ):
             pg_server.execute("postgres", f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
-
-
-class ModuleRun(dict):  # type: ignore[type-arg]
-    """The JSON a module printed, plus the exit code."""
-
-    @property
-    def rc(self) -> int:
-        return int(self["_rc"])
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.get("failed"))
-
-
-@pytest.fixture
-def run_module(capsys: pytest.CaptureFixture[str]) -> t.Callable[..., ModuleRun]:
-    def run(
-        main: t.Callable[[], None], args: dict[str, t.Any], check_mode: bool = False, diff: bool = False
-    ) -> ModuleRun:
-        module_args = dict(args)
-        module_args["_ansible_check_mode"] = check_mode
-        module_args["_ansible_diff"] = diff
-        capsys.readouterr()
-        with patch_module_args(module_args), pytest.raises(SystemExit) as exc:
-            main()
-        out = capsys.readouterr().out
-        result = ModuleRun(json.loads(out))
-        result["_rc"] = exc.value.code or 0
-        result["_raw"] = out
-        return result
-
-    return run
 
 
 @dataclasses.dataclass

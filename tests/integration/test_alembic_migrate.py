@@ -13,11 +13,13 @@ import os
 import subprocess
 import sys
 import typing as t
+from pathlib import Path
 
 import pytest
-from conftest import ALEMBIC_PROJECT
 
 from ansible_collections.ablage.ops.plugins.modules import alembic_migrate
+
+ALEMBIC_PROJECT = Path(__file__).resolve().parent / "fixtures" / "alembic_project"
 
 pytestmark = pytest.mark.integration
 

@@ -9,79 +9,38 @@ local inventory and the survey answer ``ablage_version``, against the live refer
 The pre-flight is read-only (it renders the migration SQL in a throw-away container and
 reads files, the registry and the API); the stack lock is held anyway, as by the other stack
 suites, so that no deploy changes the stack half-way. Needs the reference stack (``make stack``):
-skipped when the backend does not answer or /srv/ablage/.env.production is missing.
+failing with the fix when the backend does not answer or /srv/ablage/.env.production is missing.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import shutil
 import subprocess
 import sys
 import time
 import typing as t
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import ansible_runner
 import pytest
+from reference_stack import require_stack, stack_lock
 
 pytestmark = pytest.mark.stack
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 SITE_PACKAGES = Path(pytest.__file__).resolve().parents[1]
-API_URL = os.environ.get("ABLAGE_API_URL", "http://127.0.0.1:8000")
-PROJECT_DIR = Path(os.environ.get("ABLAGE_PROJECT_DIR", "/srv/ablage"))
-LOCK_FILE = os.environ.get("ABLAGE_STACK_LOCK", "/run/lock/ablage-stack.lock")
-LOCK_WAIT = float(os.environ.get("ABLAGE_STACK_LOCK_WAIT", "900"))
 VERSION = os.environ.get("ABLAGE_RUNNER_TEST_VERSION", "1.1.0")
 GATES_TASK = "Preflight | All gates passed"
 JOB_TIMEOUT = 600
 RESULT_EVENTS = ("runner_on_ok", "runner_on_failed", "runner_on_skipped", "runner_on_unreachable")
 
 
-@contextlib.contextmanager
-def stack_lock() -> t.Iterator[None]:
-    """The lock scripts/stack.sh and the other stack suites take (see tests/integration/test_health_probe.py)."""
-    if os.environ.get("ABLAGE_STACK_LOCK_HELD") == "1":
-        yield
-        return
-    Path(LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_FILE, "a+", encoding="utf-8") as handle:
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the stack lock {LOCK_FILE} is still held after {LOCK_WAIT:g} s")
-                time.sleep(0.5)
-        handle.truncate(0)
-        handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} pid {os.getpid()}: {__name__}\n")
-        handle.flush()
-        os.environ["ABLAGE_STACK_LOCK_HELD"] = "1"
-        try:
-            yield
-        finally:
-            os.environ.pop("ABLAGE_STACK_LOCK_HELD", None)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 @pytest.fixture(scope="module")
 def stack() -> t.Iterator[None]:
     with stack_lock():
-        try:
-            with urllib.request.urlopen(f"{API_URL}/api/v1/health", timeout=5) as response:  # noqa: S310 (loopback URL)
-                assert response.status == 200
-        except (urllib.error.URLError, OSError) as exc:
-            pytest.skip(f"reference backend not reachable at {API_URL} ({exc}); start it with `make stack`")
-        if not (PROJECT_DIR / ".env.production").exists():
-            pytest.skip(f"{PROJECT_DIR}/.env.production is missing; it is written by scripts/stack.sh")
+        require_stack()
         yield
 
 

@@ -2,13 +2,11 @@
 
 Needs the reference stack (``make stack``): the backend on http://127.0.0.1:8000 and
 its settings in /srv/ablage/.env.production (ADMIN_* and SMOKE_* users). Override
-with ABLAGE_API_URL and ABLAGE_ENV_FILE. Skipped when the backend does not answer.
+with ABLAGE_API_URL and ABLAGE_ENV_FILE. Fails, naming `make stack`, when the backend does not answer.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import socket
@@ -21,17 +19,12 @@ import typing as t
 from pathlib import Path
 
 import pytest
-
-from ansible_collections.ablage.ops.plugins.module_utils._http import HttpClient, HttpConnectionError
+from reference_stack import API_URL, Stack, require_stack, stack_lock
 
 pytestmark = pytest.mark.stack
 
 REPO = Path(__file__).resolve().parents[2]
-API_URL = os.environ.get("ABLAGE_API_URL", "http://127.0.0.1:8000")
-ENV_FILE = Path(os.environ.get("ABLAGE_ENV_FILE", "/srv/ablage/.env.production"))
 VENV_BIN = Path(sys.executable).parent
-LOCK_FILE = os.environ.get("ABLAGE_STACK_LOCK", "/run/lock/ablage-stack.lock")
-LOCK_WAIT = float(os.environ.get("ABLAGE_STACK_LOCK_WAIT", "900"))
 HEALTH_PATHS = [
     "/api/v1/health",
     "/api/v1/health/detailed",
@@ -41,73 +34,10 @@ HEALTH_PATHS = [
 ]
 
 
-@contextlib.contextmanager
-def stack_lock() -> t.Iterator[None]:
-    """Hold the stack lock that scripts/stack.sh and the other stack suites take, so no deploy
-    restarts the backend under these tests and no other suite sees maintenance switched on."""
-    if os.environ.get("ABLAGE_STACK_LOCK_HELD") == "1":
-        yield
-        return
-    Path(LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_FILE, "a+", encoding="utf-8") as handle:
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the stack lock {LOCK_FILE} is still held after {LOCK_WAIT:g} s")
-                time.sleep(0.5)
-        handle.truncate(0)
-        handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} pid {os.getpid()}: {__name__}\n")
-        handle.flush()
-        os.environ["ABLAGE_STACK_LOCK_HELD"] = "1"
-        try:
-            yield
-        finally:
-            os.environ.pop("ABLAGE_STACK_LOCK_HELD", None)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if line and not line.startswith("#") and "=" in line:
-            key, dummy, value = line.partition("=")
-            values[key.strip()] = value.strip().strip("'\"")
-    return values
-
-
-class Stack:
-    def __init__(self) -> None:
-        client = HttpClient(base_url=API_URL, timeout=10)
-        env = read_env_file(ENV_FILE)
-        self.admin_token = self._login(client, env["ADMIN_USERNAME"], env["ADMIN_PASSWORD"])
-        self.user_token = self._login(client, env["SMOKE_USERNAME"], env["SMOKE_PASSWORD"])
-        self.admin = HttpClient(base_url=API_URL, bearer_token=self.admin_token, timeout=10)
-
-    @staticmethod
-    def _login(client: HttpClient, username: str, password: str) -> str:
-        response = client.post("/api/v1/auth/login", json_body={"username": username, "password": password})
-        assert response.status == 200, f"login of {username} failed: {response.status} {response.text[:200]}"
-        return str(response.json()["access_token"])
-
-    def set_maintenance(self, enabled: bool) -> None:
-        path = "/api/v1/admin/maintenance/" + ("enable" if enabled else "disable")
-        assert self.admin.post(path).status == 200
-
-
 @pytest.fixture(scope="module")
 def stack() -> t.Iterator[Stack]:
     with stack_lock():
-        try:
-            HttpClient(base_url=API_URL, timeout=3).get("/api/v1/health")
-        except HttpConnectionError as exc:
-            pytest.skip(f"reference backend not reachable at {API_URL} ({exc.reason}); start it with `make stack`")
-        if not ENV_FILE.exists():
-            pytest.skip(f"{ENV_FILE} is missing; it is written by scripts/stack.sh")
+        require_stack()
         stack = Stack()
         stack.set_maintenance(False)
         try:

@@ -1,0 +1,100 @@
+"""The running reference stack as the integration suites reach it: its lock, its secrets, its tokens.
+
+One place for what test_health_probe, test_maintenance_toggle and test_ansible_runner share.
+The suites run inside `make test` after `make stack`, so a stack that does not answer is a
+failure with the fix in its message, never a skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.ablage.ops.plugins.module_utils._http import HttpClient, HttpConnectionError
+
+API_URL = os.environ.get("ABLAGE_API_URL", "http://127.0.0.1:8000")
+PROJECT_DIR = Path(os.environ.get("ABLAGE_PROJECT_DIR", "/srv/ablage"))
+ENV_FILE = Path(os.environ.get("ABLAGE_ENV_FILE", str(PROJECT_DIR / ".env.production")))
+LOCK_FILE = os.environ.get("ABLAGE_STACK_LOCK", "/run/lock/ablage-stack.lock")
+LOCK_WAIT = float(os.environ.get("ABLAGE_STACK_LOCK_WAIT", "900"))
+
+
+@contextlib.contextmanager
+def stack_lock() -> t.Iterator[None]:
+    """Hold the lock that scripts/stack.sh and the other stack suites take, so no deploy
+    restarts the backend under these tests and no other suite sees maintenance switched on."""
+    if os.environ.get("ABLAGE_STACK_LOCK_HELD") == "1":
+        yield
+        return
+    Path(LOCK_FILE).parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "a+", encoding="utf-8") as handle:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the stack lock {LOCK_FILE} is still held after {LOCK_WAIT:g} s")
+                time.sleep(0.5)
+        handle.truncate(0)
+        handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} pid {os.getpid()}: {__name__}\n")
+        handle.flush()
+        os.environ["ABLAGE_STACK_LOCK_HELD"] = "1"
+        try:
+            yield
+        finally:
+            os.environ.pop("ABLAGE_STACK_LOCK_HELD", None)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def require_stack() -> None:
+    """Fail with the fix when the reference stack is not there."""
+    try:
+        HttpClient(base_url=API_URL, timeout=3).get("/api/v1/health")
+    except HttpConnectionError as exc:
+        pytest.fail(f"reference backend not reachable at {API_URL} ({exc.reason}); start it with `make stack`")
+    if not ENV_FILE.exists():
+        pytest.fail(f"{ENV_FILE} is missing; it is written by scripts/stack.sh (`make stack`)")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, _sep, value = line.partition("=")
+            values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def login(client: HttpClient, username: str, password: str) -> str:
+    response = client.post("/api/v1/auth/login", json_body={"username": username, "password": password})
+    assert response.status == 200, f"login of {username} failed: {response.status} {response.text[:200]}"
+    return str(response.json()["access_token"])
+
+
+class Stack:
+    """Admin and smoke-user tokens of the running stack, and its maintenance switch."""
+
+    def __init__(self) -> None:
+        self.client = HttpClient(base_url=API_URL, timeout=10)
+        env = read_env_file(ENV_FILE)
+        self.admin_token = login(self.client, env["ADMIN_USERNAME"], env["ADMIN_PASSWORD"])
+        self.user_token = login(self.client, env["SMOKE_USERNAME"], env["SMOKE_PASSWORD"])
+        self.admin = HttpClient(base_url=API_URL, bearer_token=self.admin_token, timeout=10)
+
+    def maintenance(self) -> bool:
+        response = self.admin.get("/api/v1/admin/maintenance")
+        assert response.status == 200, response.text
+        return bool(response.json()["enabled"])
+
+    def set_maintenance(self, enabled: bool) -> None:
+        path = "/api/v1/admin/maintenance/" + ("enable" if enabled else "disable")
+        assert self.admin.post(path).status == 200
