@@ -298,7 +298,9 @@ def test_the_dir_requirement_installs_as_ablage_ops(context: Path, tmp_path: Pat
     (entry,) = [e for e in load_yaml(build / "requirements.yml")["collections"] if e.get("type") == "dir"]
     requirements.write_text(yaml.safe_dump({"collections": [entry]}), encoding="utf-8")
     target = tmp_path / "collections"
-    env = dict(os.environ, ANSIBLE_GALAXY_DISABLE_GPG_VERIFY="1")
+    # Only the target path: with the checkout on the collections path (as under `make`),
+    # ansible-galaxy would find ablage.ops "already installed" and install nothing.
+    env = dict(os.environ, ANSIBLE_GALAXY_DISABLE_GPG_VERIFY="1", ANSIBLE_COLLECTIONS_PATH=str(target))
     install = subprocess.run(
         [
             str(VENV_BIN / "ansible-galaxy"),
@@ -313,7 +315,6 @@ def test_the_dir_requirement_installs_as_ablage_ops(context: Path, tmp_path: Pat
         timeout=120,
     )
     assert install.returncode == 0, install.stdout + install.stderr
-    env.update(ANSIBLE_COLLECTIONS_PATH=str(target))
     listed = subprocess.run(
         [str(VENV_BIN / "ansible-doc"), "-t", "module", "--list", "--json", "ablage.ops"],
         capture_output=True,
