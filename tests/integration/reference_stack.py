@@ -1,6 +1,7 @@
 """The running reference stack as the integration suites reach it: its lock, its secrets, its tokens.
 
-One place for what test_health_probe, test_maintenance_toggle and test_ansible_runner share.
+One place for what test_health_probe, test_maintenance_toggle and test_ansible_runner share,
+including running a module through a real ansible-playbook against the stack.
 The suites run inside `make test` after `make stack`, so a stack that does not answer is a
 failure with the fix in its message, never a skip.
 """
@@ -9,7 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
+import subprocess
+import sys
+import textwrap
 import time
 import typing as t
 from pathlib import Path
@@ -18,6 +23,8 @@ import pytest
 
 from ansible_collections.ablage.ops.plugins.module_utils._http import HttpClient, HttpConnectionError
 
+REPO = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
 API_URL = os.environ.get("ABLAGE_API_URL", "http://127.0.0.1:8000")
 PROJECT_DIR = Path(os.environ.get("ABLAGE_PROJECT_DIR", "/srv/ablage"))
 ENV_FILE = Path(os.environ.get("ABLAGE_ENV_FILE", str(PROJECT_DIR / ".env.production")))
@@ -98,3 +105,46 @@ class Stack:
     def set_maintenance(self, enabled: bool) -> None:
         path = "/api/v1/admin/maintenance/" + ("enable" if enabled else "disable")
         assert self.admin.post(path).status == 200
+
+
+def ansible_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",  # ad-hoc `ansible` uses the stdout callback only with this
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        ANSIBLE_LOCALHOST_WARNING="0",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    return env
+
+
+def tokens_file(tmp_path: Path, stack: Stack) -> Path:
+    """Tokens go to a 0600 vars file, not onto the command line (where ps would show them)."""
+    path = tmp_path / "tokens.json"
+    data = {"api_url": API_URL, "admin_token": stack.admin_token, "user_token": stack.user_token}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def run_playbook(tmp_path: Path, stack: Stack, tasks: str) -> tuple[subprocess.CompletedProcess[str], dict[str, t.Any]]:
+    """Run ``tasks`` on localhost; returns the process and each task's result by task name."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n" + textwrap.indent(textwrap.dedent(tasks), "    "),
+        encoding="utf-8",
+    )
+    command = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local"]
+    command += ["-e", f"@{tokens_file(tmp_path, stack)}", str(playbook)]
+    proc = subprocess.run(command, capture_output=True, text=True, env=ansible_env(), timeout=300, check=False)
+    results: dict[str, t.Any] = {}
+    try:
+        for task in json.loads(proc.stdout)["plays"][0]["tasks"]:
+            results[task["task"]["name"]] = task["hosts"]["localhost"]
+    except (ValueError, KeyError, IndexError):
+        pass
+    return proc, results

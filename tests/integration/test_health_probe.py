@@ -8,7 +8,6 @@ with ABLAGE_API_URL and ABLAGE_ENV_FILE. Fails, naming `make stack`, when the ba
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from reference_stack import API_URL, Stack, require_stack, stack_lock
+from reference_stack import API_URL, Stack, ansible_env, require_stack, run_playbook, stack_lock
 
 pytestmark = pytest.mark.stack
 
@@ -44,48 +43,6 @@ def stack() -> t.Iterator[Stack]:
             yield stack
         finally:
             stack.set_maintenance(False)
-
-
-def ansible_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",  # ad-hoc `ansible` uses the stdout callback only with this
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-        ANSIBLE_LOCALHOST_WARNING="0",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-    )
-    return env
-
-
-def vars_file(tmp_path: Path, stack: Stack) -> Path:
-    """Tokens go to a 0600 vars file, not onto the command line (where ps would show them)."""
-    path = tmp_path / "vars.json"
-    data = {"api_url": API_URL, "admin_token": stack.admin_token, "user_token": stack.user_token}
-    path.write_text(json.dumps(data), encoding="utf-8")
-    path.chmod(0o600)
-    return path
-
-
-def run_playbook(tmp_path: Path, stack: Stack, tasks: str) -> tuple[subprocess.CompletedProcess[str], dict[str, t.Any]]:
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(
-        "- hosts: localhost\n  gather_facts: false\n  tasks:\n" + textwrap.indent(textwrap.dedent(tasks), "    "),
-        encoding="utf-8",
-    )
-    command = [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local"]
-    command += ["-e", f"@{vars_file(tmp_path, stack)}", str(playbook)]
-    proc = subprocess.run(command, capture_output=True, text=True, env=ansible_env(), timeout=300, check=False)
-    results: dict[str, t.Any] = {}
-    try:
-        for task in json.loads(proc.stdout)["plays"][0]["tasks"]:
-            results[task["task"]["name"]] = task["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError):
-        pass
-    return proc, results
 
 
 PROBE_ALL = """\

@@ -8,7 +8,6 @@ with ABLAGE_API_URL and ABLAGE_ENV_FILE. Fails, naming `make stack`, when the ba
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from reference_stack import API_URL, Stack, require_stack, stack_lock
+from reference_stack import API_URL, Stack, ansible_env, require_stack, run_playbook, stack_lock, tokens_file
 
 from ansible_collections.ablage.ops.plugins.module_utils._http import HttpClient
 
@@ -39,64 +38,6 @@ def maintenance_off(stack: Stack) -> t.Iterator[None]:
     stack.set_maintenance(False)
     yield
     stack.set_maintenance(False)
-
-
-def ansible_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="1",  # ad-hoc `ansible` uses the stdout callback only with this
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-        ANSIBLE_LOCALHOST_WARNING="0",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-    )
-    return env
-
-
-def secrets_file(tmp_path: Path, stack: Stack) -> Path:
-    """Tokens go to a 0600 vars file, not onto the command line (where ps would show them)."""
-    path = tmp_path / "secrets.json"
-    path.write_text(
-        json.dumps({"api_url": API_URL, "admin_token": stack.admin_token, "user_token": stack.user_token}),
-        encoding="utf-8",
-    )
-    path.chmod(0o600)
-    return path
-
-
-def run_playbook(tmp_path: Path, stack: Stack, tasks: str) -> tuple[subprocess.CompletedProcess[str], dict[str, t.Any]]:
-    playbook = tmp_path / "play.yml"
-    playbook.write_text(
-        "- hosts: localhost\n  gather_facts: false\n  tasks:\n" + textwrap.indent(textwrap.dedent(tasks), "    "),
-        encoding="utf-8",
-    )
-    proc = subprocess.run(
-        [
-            str(VENV_BIN / "ansible-playbook"),
-            "-i",
-            "localhost,",
-            "-c",
-            "local",
-            "-e",
-            f"@{secrets_file(tmp_path, stack)}",
-            str(playbook),
-        ],
-        capture_output=True,
-        text=True,
-        env=ansible_env(),
-        timeout=300,
-        check=False,
-    )
-    results: dict[str, t.Any] = {}
-    try:
-        for task in json.loads(proc.stdout)["plays"][0]["tasks"]:
-            results[task["task"]["name"]] = task["hosts"]["localhost"]
-    except (ValueError, KeyError, IndexError):
-        pass
-    return proc, results
 
 
 TOGGLE = """\
@@ -200,7 +141,7 @@ def test_adhoc_check_mode_and_diff(tmp_path: Path, stack: Stack) -> None:
             "-a",
             args,
             "-e",
-            f"@{secrets_file(tmp_path, stack)}",
+            f"@{tokens_file(tmp_path, stack)}",
             "--check",
             "--diff",
         ],
