@@ -1,0 +1,190 @@
+"""Downtime and wall time of a deploy 1.0.0 -> 1.1.0 on the reference stack, three ways, alternating.
+
+Contestants (each starts from the same stack: ``scripts/stack.sh up 1.0.0``, maintenance off):
+
+- ``ansible``: ``ansible-playbook playbooks/deploy.yml -i inventories/local -e ablage_version=1.1.0``
+  (pre-flight, lock, pull, maintenance, backups, drain, stop, migrate, start, verify, smoke, monitoring);
+- ``checklist``: benchmarks/checklist_deploy.sh, the checklist's commands with their fixed sleeps;
+- ``lower_bound``: benchmarks/lower_bound_deploy.sh, only stop, migrate, start with health waits.
+
+Downtime is measured the same way for all three, from outside: a poller reads, every 50 ms, the
+maintenance flag (Redis key ``ablage:maintenance``) and a document as the smoke user does
+(``GET /api/v1/documents/{id}``, a non-admin endpoint that answers 503 in maintenance).
+
+Each round takes the stack lock once (other sessions share the stack) and runs every contestant
+once, in an order rotated per round. Results: medians per contestant and the ratios
+ansible/checklist and ansible/lower_bound, printed and written to benchmarks/results/deploy.json.
+
+    .venv/bin/python benchmarks/bench_deploy.py [--rounds 3] [--contestants ansible,checklist,lower_bound]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import typing as t
+from pathlib import Path
+
+import benchlib as bl
+
+CONTESTANTS = ("ansible", "checklist", "lower_bound")
+METRICS = ("maintenance_s", "user_outage_s", "user_failed_s", "wall_s")
+LOGS = bl.REPO / "benchmarks" / "results" / "logs"
+
+
+def reset_stack(version: str) -> float:
+    """The starting point of every contestant: the stack at ``version``, maintenance off, no deploy lock."""
+    started = time.monotonic()
+    bl.run(["bash", str(bl.REPO / "scripts" / "stack.sh"), "up", version])
+    secrets = bl.env_production()
+    admin = bl.login(secrets["ADMIN_USERNAME"], secrets["ADMIN_PASSWORD"])
+    bl.http("POST", f"{bl.API}/api/v1/admin/maintenance/disable", token=admin, timeout=10)
+    return time.monotonic() - started
+
+
+def contestant_argv(name: str, version: str) -> list[str]:
+    if name == "ansible":
+        return [
+            str(bl.VENV_BIN / "ansible-playbook"),
+            "playbooks/deploy.yml",
+            "-i",
+            "inventories/local",
+            "-e",
+            f"ablage_version={version}",
+        ]
+    script = {"checklist": "checklist_deploy.sh", "lower_bound": "lower_bound_deploy.sh"}[name]
+    return ["bash", str(bl.REPO / "benchmarks" / script), version]
+
+
+def run_contestant(name: str, from_version: str, to_version: str, round_no: int, profile: bool) -> dict[str, t.Any]:
+    reset_s = reset_stack(from_version)
+    secrets = bl.env_production()
+    admin = bl.login(secrets["ADMIN_USERNAME"], secrets["ADMIN_PASSWORD"])
+    user = bl.login(secrets["SMOKE_USERNAME"], secrets["SMOKE_PASSWORD"])
+    document = bl.upload_probe_document(user)
+    extra = {"ADMIN_TOKEN": admin, "USER_TOKEN": user}
+    if name == "ansible" and profile:
+        extra.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
+    env = bl.ansible_env(**extra)
+    poller = bl.Poller(user_url=f"{bl.API}/api/v1/documents/{document}", user_token=user)
+    poller.start()
+    time.sleep(1.0)  # a baseline of good samples before the contestant starts
+    log_file = LOGS / f"deploy-{name}-round{round_no}.log"
+    started = poller.now()
+    error = None
+    try:
+        bl.run(contestant_argv(name, to_version), env=env, log_file=log_file)
+    except RuntimeError as exc:
+        error = str(exc)[-2000:]
+    finished = poller.now()
+    # Keep polling until users are served again (bounded), so the outage's end is seen.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if poller.user and poller.user[-1][1] and poller.now() - finished > 1.0:
+            break
+    seen = poller.stop()
+    outage, maintenance = seen["user_outage"], seen["maintenance"]
+    return {
+        "contestant": name,
+        "round": round_no,
+        "ok": error is None,
+        "error": error,
+        "reset_s": round(reset_s, 3),
+        "wall_s": round(finished - started, 3),
+        "maintenance_s": maintenance["window_s"],
+        "user_outage_s": outage["window_s"],
+        "user_failed_s": outage["failed_s"],
+        "user_statuses": seen["user_statuses"],
+        "samples": seen["samples"],
+        "log": str(log_file.relative_to(bl.REPO)),
+    }
+
+
+def one_round(args: argparse.Namespace) -> None:
+    """Inside the stack lock: every contestant of this round once, then the stack back at the start version."""
+    runs = []
+    try:
+        for name in args.order.split(","):
+            bl.log(f"round {args.round}: {name}")
+            result = run_contestant(name, args.from_version, args.to_version, args.round, args.profile)
+            bl.log(
+                f"round {args.round}: {name}: wall {result['wall_s']} s, maintenance {result['maintenance_s']} s, "
+                f"user outage {result['user_outage_s']} s{'' if result['ok'] else ' FAILED'}"
+            )
+            runs.append(result)
+    finally:
+        reset_stack(args.from_version)
+        Path(args.round_json).write_text(json.dumps(runs), encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_DEPLOY_ROUNDS", "3")))
+    parser.add_argument("--contestants", default=",".join(CONTESTANTS))
+    parser.add_argument("--from-version", default="1.0.0")
+    parser.add_argument("--to-version", default="1.1.0")
+    parser.add_argument("--profile", action="store_true", help="ansible runs with the profile_tasks callback")
+    parser.add_argument("--name", default="deploy", help="results file name (benchmarks/results/NAME.json)")
+    parser.add_argument("--round", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--order", help=argparse.SUPPRESS)
+    parser.add_argument("--round-json", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    os.chdir(bl.REPO)
+    if args.round_json:
+        one_round(args)
+        return 0
+
+    contestants = [c for c in args.contestants.split(",") if c]
+    unknown = sorted(set(contestants) - set(CONTESTANTS))
+    if unknown:
+        parser.error(f"unknown contestants {unknown} (known: {', '.join(CONTESTANTS)})")
+    runs: list[dict[str, t.Any]] = []
+    started = time.monotonic()
+    for number, order in enumerate(bl.round_orders(contestants, args.rounds), start=1):
+        with tempfile.NamedTemporaryFile(suffix=".json") as handle:
+            argv = [
+                sys.executable,
+                __file__,
+                "--round",
+                str(number),
+                "--order",
+                ",".join(order),
+                "--round-json",
+                handle.name,
+                "--from-version",
+                args.from_version,
+                "--to-version",
+                args.to_version,
+            ]
+            if args.profile:
+                argv.append("--profile")
+            bl.log(f"round {number}/{args.rounds} ({', '.join(order)}): waiting for the stack lock")
+            try:
+                bl.run(bl.under_stack_lock(argv), log_file=LOGS / f"deploy-round{number}.log")
+            finally:
+                text = Path(handle.name).read_text(encoding="utf-8")
+                runs.extend(json.loads(text) if text else [])
+    pairs = [(c, b) for c in ("ansible",) for b in ("checklist", "lower_bound") if c in contestants]
+    summary = bl.summarize([r for r in runs if r["ok"]], METRICS, pairs)
+    data = {
+        "benchmark": "deploy",
+        "from_version": args.from_version,
+        "to_version": args.to_version,
+        "rounds": args.rounds,
+        "machine": bl.machine(),
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "runs": runs,
+        **summary,
+    }
+    print(json.dumps({"medians": summary["medians"], "ratios": summary["ratios"]}, indent=2))
+    bl.write_result(args.name, data)
+    return 0 if all(r["ok"] for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
