@@ -5,7 +5,8 @@ tests/integration/test_maintenance_toggle_ingress.py for what was tried), so thi
 HTTPS server implements, with the API server's documented semantics:
 
 - ``GET/PATCH .../apis/networking.k8s.io/v1/namespaces/NS/ingresses/NAME``, ``GET`` (list) and
-  ``POST`` (create) on ``.../namespaces/NS/ingresses``;
+  ``POST`` (create) on ``.../namespaces/NS/ingresses``, ``GET /api/v1/namespaces/NS``, and the legacy
+  discovery documents (``/version``, ``/api``, ``/apis``, ...) that a real kubectl needs to talk to it;
 - bearer-token authentication: no or an unknown token answers 401 ``Unauthorized`` (as with
   ``--anonymous-auth=false``); RBAC per token and verb: 403 ``Forbidden`` with the API server's message;
 - errors as ``Status`` objects (``kind: Status``, ``reason``, ``code``, ``details``): 404 ``NotFound``
@@ -47,6 +48,40 @@ from cryptography.x509.oid import NameOID
 GROUP = "networking.k8s.io"
 PREFIX = f"/apis/{GROUP}/v1/namespaces/"
 ALL_VERBS = frozenset({"get", "list", "create", "patch"})
+
+
+# Legacy (v1) discovery documents, enough for kubectl to map "ingress" to networking.k8s.io/v1 ingresses.
+DISCOVERY: dict[str, dict[str, t.Any]] = {
+    "/version": {"major": "1", "minor": "32", "gitVersion": "v1.32.0-standin", "platform": "linux/amd64"},
+    "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
+    "/api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": []},
+    "/apis": {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [
+            {
+                "name": GROUP,
+                "versions": [{"groupVersion": f"{GROUP}/v1", "version": "v1"}],
+                "preferredVersion": {"groupVersion": f"{GROUP}/v1", "version": "v1"},
+            }
+        ],
+    },
+    f"/apis/{GROUP}/v1": {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{GROUP}/v1",
+        "resources": [
+            {
+                "name": "ingresses",
+                "singularName": "ingress",
+                "namespaced": True,
+                "kind": "Ingress",
+                "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                "shortNames": ["ing"],
+            }
+        ],
+    },
+}
 
 
 def merge_patch(target: t.Any, patch: t.Any) -> t.Any:
@@ -200,6 +235,12 @@ class Handler(BaseHTTPRequestHandler):
         if identity is None:
             self._send(401, status(401, "Unauthorized", "Unauthorized"))
             return
+        if parts.path in DISCOVERY and method == "GET":
+            self._send(200, DISCOVERY[parts.path])
+            return
+        if parts.path.startswith("/api/v1/namespaces/") and method == "GET":
+            self._namespace(parts.path.rsplit("/", 1)[-1])
+            return
         if not parts.path.startswith(PREFIX):
             self._send(404, "404 page not found\n", "text/plain; charset=utf-8")
             return
@@ -249,6 +290,18 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, copy.deepcopy(state.objects[key]))
             return
         self._patch(key, body, dry_run)
+
+    def _namespace(self, name: str) -> None:
+        """GET /api/v1/namespaces/NAME (kubectl asks after a 404, to say which of the two is missing)."""
+        if name in self.server.state.namespaces:
+            self._send(
+                200,
+                {"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": name}, "status": {"phase": "Active"}},
+            )
+        else:
+            self._send(
+                404, status(404, "NotFound", f'namespaces "{name}" not found', {"name": name, "kind": "namespaces"})
+            )
 
     def _create(self, namespace: str, body: t.Any, dry_run: bool) -> None:
         state = self.server.state

@@ -14,7 +14,10 @@ Why a stand-in: no kube-apiserver could be obtained for these machines (checked 
 So tests/integration/kube_apiserver_standin.py implements the endpoints the module uses with
 the API server's documented semantics (Status objects, 401/403/404/409/415, merge patch with
 null deletes, resourceVersion preconditions, dryRun=All), over HTTPS with its own CA. It is a
-stand-in: what it gets wrong about the real server, these tests cannot see.
+stand-in: what it gets wrong about the real server, these tests cannot see. To keep it honest,
+a real Kubernetes client talks to it too: test_kubectl_and_module_agree runs the checklist's
+own `kubectl annotate` (kubectl from the machine, or Debian's kubernetes-client that
+scripts/kubectl.sh installs) against it, and the module must see kubectl's change and vice versa.
 
 Each action runs three ways, as in community.docker's tests: check mode, real, repeat.
 """
@@ -23,6 +26,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
 import typing as t
 from pathlib import Path
 
@@ -32,6 +37,7 @@ from kube_apiserver_standin import ALL_VERBS, Identity, KubeStandin, KubeState
 from ansible_collections.ablage.ops.plugins.modules import maintenance_toggle
 
 Run = t.Callable[..., t.Any]
+REPO = Path(__file__).resolve().parents[2]
 
 NS = "ablage"
 NAME = "ablage-ingress"
@@ -319,3 +325,47 @@ def test_through_ansible_with_kubeconfig_env(
     assert second.rc == 0, second.stdout + second.stderr
     assert second.result["changed"] is False
     assert stored(kube)["metadata"]["annotations"] == {KEY: "503"}
+
+
+@pytest.fixture(scope="module")
+def kubectl_bin() -> str:
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "kubectl.sh")], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_kubectl_and_module_agree(run_module: Run, kube: KubeStandin, tmp_path: Path, kubectl_bin: str) -> None:
+    """The checklist's command, through a real kubectl, and the module see the same ingress."""
+    create(kube, ingress())
+    config = kubeconfig(kube, tmp_path)
+    env = {**os.environ, "KUBECONFIG": str(config), "HOME": str(tmp_path)}
+
+    def kubectl(*argv: str) -> subprocess.CompletedProcess[str]:
+        command = [kubectl_bin, "--cache-dir", str(tmp_path / "cache"), "--request-timeout", "20s", *argv]
+        return subprocess.run(command, capture_output=True, text=True, env=env, check=False, timeout=120)
+
+    # Checklist 1: kubectl annotate ingress ablage-ingress nginx.ingress.kubernetes.io/custom-http-errors="503"
+    annotated = kubectl("annotate", "ingress", NAME, f"{KEY}=503")
+    assert annotated.returncode == 0, annotated.stderr
+    kubectl_patch = patches(kube.state)[-1]
+    assert kubectl_patch.content_type == "application/merge-patch+json"
+    assert kubectl_patch.body == {"metadata": {"annotations": {KEY: "503"}}}  # the shape the module sends too
+
+    seen = run_module(maintenance_toggle.main, args("enabled", kubeconfig=str(config)))
+    assert seen.rc == 0, seen["msg"]
+    assert (seen["changed"], seen["enabled_before"]) == (False, True)
+
+    off = run_module(maintenance_toggle.main, args("disabled", kubeconfig=str(config)))
+    assert off.rc == 0, off["msg"]
+    assert off["changed"] is True
+    shown = kubectl("get", "ingress", NAME, "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    assert KEY not in json.loads(shown.stdout)["metadata"].get("annotations", {})
+
+    # the stand-in's errors decode in a real client as the API server's do
+    missing = kubectl("get", "ingress", "nope")
+    assert missing.returncode != 0
+    assert 'ingresses.networking.k8s.io "nope" not found' in missing.stderr
+    denied = kubectl("--token", "wrong-token", "get", "ingress", NAME)
+    assert denied.returncode != 0
+    assert "must be logged in to the server" in denied.stderr
