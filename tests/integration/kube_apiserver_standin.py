@@ -267,7 +267,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         dry_run = query.get("dryRun") == ["All"]
         if verb == "list":
-            items = [copy.deepcopy(o) for (ns, _), o in sorted(state.objects.items()) if ns == namespace]
+            items = [copy.deepcopy(obj) for key, obj in sorted(state.objects.items()) if key[0] == namespace]
             self._send(
                 200,
                 {
