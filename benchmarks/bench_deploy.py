@@ -5,7 +5,10 @@ Contestants (each starts from the same stack: ``scripts/stack.sh up 1.0.0``, mai
 - ``ansible``: ``ansible-playbook playbooks/deploy.yml -i inventories/local -e ablage_version=1.1.0``
   (pre-flight, lock, pull, maintenance, backups, drain, stop, migrate, start, verify, smoke, monitoring);
 - ``checklist``: benchmarks/checklist_deploy.sh, the checklist's commands with their fixed sleeps;
-- ``lower_bound``: benchmarks/lower_bound_deploy.sh, only stop, migrate, start with health waits.
+- ``lower_bound``: benchmarks/lower_bound_deploy.sh, only stop, migrate, start with health waits;
+- ``ansible_proposed`` (with ``--proposed DIR``): the same playbook with ablage.ops taken from DIR
+  (a directory holding ``ansible_collections/ablage/ops``), to measure a proposed change of the
+  roles before it is applied.
 
 Downtime is measured the same way for all three, from outside: a poller reads, every 50 ms, the
 maintenance flag (Redis key ``ablage:maintenance``) and a document as the smoke user does
@@ -31,7 +34,7 @@ from pathlib import Path
 
 import benchlib as bl
 
-CONTESTANTS = ("ansible", "checklist", "lower_bound")
+CONTESTANTS = ("ansible", "checklist", "lower_bound", "ansible_proposed")
 METRICS = ("maintenance_s", "user_outage_s", "user_failed_s", "wall_s")
 LOGS = bl.REPO / "benchmarks" / "results" / "logs"
 
@@ -47,7 +50,7 @@ def reset_stack(version: str) -> float:
 
 
 def contestant_argv(name: str, version: str) -> list[str]:
-    if name == "ansible":
+    if name in ("ansible", "ansible_proposed"):
         return [
             str(bl.VENV_BIN / "ansible-playbook"),
             "playbooks/deploy.yml",
@@ -60,16 +63,23 @@ def contestant_argv(name: str, version: str) -> list[str]:
     return ["bash", str(bl.REPO / "benchmarks" / script), version]
 
 
-def run_contestant(name: str, from_version: str, to_version: str, round_no: int, profile: bool) -> dict[str, t.Any]:
+def run_contestant(
+    name: str, from_version: str, to_version: str, round_no: int, profile: bool, proposed: str | None
+) -> dict[str, t.Any]:
     reset_s = reset_stack(from_version)
     secrets = bl.env_production()
     admin = bl.login(secrets["ADMIN_USERNAME"], secrets["ADMIN_PASSWORD"])
     user = bl.login(secrets["SMOKE_USERNAME"], secrets["SMOKE_PASSWORD"])
     document = bl.upload_probe_document(user)
     extra = {"ADMIN_TOKEN": admin, "USER_TOKEN": user}
-    if name == "ansible" and profile:
+    if name == "ansible_proposed":
+        if not proposed:
+            raise RuntimeError("ansible_proposed needs --proposed DIR")
+        extra["ANSIBLE_COLLECTIONS_PATH"] = f"{proposed}:{bl.REPO / '.venv/lib/python3.11/site-packages'}"
+    if name.startswith("ansible") and profile:
         extra.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
-    env = bl.ansible_env(**extra)
+    env = bl.ansible_env()
+    env.update(extra)
     poller = bl.Poller(user_url=f"{bl.API}/api/v1/documents/{document}", user_token=user)
     poller.start()
     time.sleep(1.0)  # a baseline of good samples before the contestant starts
@@ -111,7 +121,7 @@ def one_round(args: argparse.Namespace) -> None:
     try:
         for name in args.order.split(","):
             bl.log(f"round {args.round}: {name}")
-            result = run_contestant(name, args.from_version, args.to_version, args.round, args.profile)
+            result = run_contestant(name, args.from_version, args.to_version, args.round, args.profile, args.proposed)
             bl.log(
                 f"round {args.round}: {name}: wall {result['wall_s']} s, maintenance {result['maintenance_s']} s, "
                 f"user outage {result['user_outage_s']} s{'' if result['ok'] else ' FAILED'}"
@@ -125,10 +135,11 @@ def one_round(args: argparse.Namespace) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_DEPLOY_ROUNDS", "3")))
-    parser.add_argument("--contestants", default=",".join(CONTESTANTS))
+    parser.add_argument("--contestants", default="ansible,checklist,lower_bound")
     parser.add_argument("--from-version", default="1.0.0")
     parser.add_argument("--to-version", default="1.1.0")
     parser.add_argument("--profile", action="store_true", help="ansible runs with the profile_tasks callback")
+    parser.add_argument("--proposed", help="collections dir for the ansible_proposed contestant")
     parser.add_argument("--name", default="deploy", help="results file name (benchmarks/results/NAME.json)")
     parser.add_argument("--round", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--order", help=argparse.SUPPRESS)
@@ -140,6 +151,8 @@ def main() -> int:
         return 0
 
     contestants = [c for c in args.contestants.split(",") if c]
+    if args.proposed and "ansible_proposed" not in contestants:
+        contestants.append("ansible_proposed")
     unknown = sorted(set(contestants) - set(CONTESTANTS))
     if unknown:
         parser.error(f"unknown contestants {unknown} (known: {', '.join(CONTESTANTS)})")
@@ -163,13 +176,20 @@ def main() -> int:
             ]
             if args.profile:
                 argv.append("--profile")
+            if args.proposed:
+                argv += ["--proposed", args.proposed]
             bl.log(f"round {number}/{args.rounds} ({', '.join(order)}): waiting for the stack lock")
             try:
                 bl.run(bl.under_stack_lock(argv), log_file=LOGS / f"deploy-round{number}.log")
             finally:
                 text = Path(handle.name).read_text(encoding="utf-8")
                 runs.extend(json.loads(text) if text else [])
-    pairs = [(c, b) for c in ("ansible",) for b in ("checklist", "lower_bound") if c in contestants]
+    pairs = [
+        (c, b)
+        for c in ("ansible", "ansible_proposed")
+        for b in ("checklist", "lower_bound", "ansible")
+        if c != b and c in contestants and b in contestants
+    ]
     summary = bl.summarize([r for r in runs if r["ok"]], METRICS, pairs)
     data = {
         "benchmark": "deploy",
