@@ -16,7 +16,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 VERSION ?= 1.1.0
 
-.PHONY: help venv collection infra stack stack-down lint unit pytest molecule test demo build clean
+.PHONY: help venv collection infra stack stack-down lint unit pytest molecule test demo bench build clean
 
 help:
 	@echo "make test   - every test and lint gate (installs what it needs); exits non-zero on failure"
@@ -79,6 +79,14 @@ test: lint build pytest molecule
 
 demo: venv collection stack
 	@$(BIN)/ansible-playbook playbooks/deploy.yml -i inventories/local -e ablage_version=$(VERSION)
+
+# Measured comparisons, not pass/fail tests (docs/performance.md): deploy downtime, pg_backup, pre-flight,
+# health_probe. Quick run: BENCH_PG_SCALE=5 BENCH_DEPLOY_ROUNDS=1 BENCH_PREFLIGHT_ROUNDS=1 BENCH_PROBE_ROUNDS=1 make bench
+bench: venv collection stack
+	@$(BIN)/python benchmarks/bench_deploy.py
+	@$(BIN)/python benchmarks/bench_preflight.py
+	@$(BIN)/python benchmarks/bench_probe.py
+	@$(BIN)/python benchmarks/bench_backup.py
 
 clean:
 	@rm -rf .cache .collections tests/output htmlcov .coverage
