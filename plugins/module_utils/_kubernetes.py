@@ -298,7 +298,10 @@ class IngressClient:
                 "networking.k8s.io/v1 (Kubernetes 1.19 or newer)"
             )
         elif status == 409:
-            text = f"{verb} of {where} conflicted with another change (409 Conflict): {message}"
+            text = (
+                f"{verb} of {where} conflicted with another change (409 Conflict): {message}; another client "
+                "changed the ingress between each read and patch, run the task again"
+            )
         else:
             text = f"{verb} of {where} failed with HTTP {status} ({reason or 'no Status'}): {message}"
         return KubeApiError(text, status, reason)

@@ -22,7 +22,8 @@ HTTPS server implements, with the API server's documented semantics:
 - ``?dryRun=All``: authorised and validated, answered as if applied, nothing stored.
 
 Hooks for tests: ``on_patch`` runs before a patch is applied (a concurrent writer), ``mutate``
-after (a mutating admission webhook); ``requests`` records every request.
+while it is applied (a mutating admission webhook), ``after_patch`` once it was answered (a GitOps
+controller reverting it); ``requests`` records every request.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ class KubeState:
     requests: list[Recorded] = field(default_factory=list)
     on_patch: t.Callable[[KubeState, str, str], None] | None = None
     mutate: t.Callable[[dict[str, t.Any]], None] | None = None
+    after_patch: t.Callable[[KubeState, str, str], None] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def next_revision(self) -> str:
@@ -366,6 +368,10 @@ class Handler(BaseHTTPRequestHandler):
                 meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
             state.objects[key] = patched
         self._send(200, copy.deepcopy(patched))
+        if state.after_patch is not None:
+            # still under the state lock: the client's next request sees what this hook did
+            hook, state.after_patch = state.after_patch, None
+            hook(state, namespace, name)
 
 
 class StandinServer(ThreadingHTTPServer):

@@ -300,6 +300,21 @@ def test_mutating_webhook_is_reported(run_module: Run, kube: KubeStandin) -> Non
     assert "mutating admission webhook" in result["msg"]
 
 
+def test_revert_after_the_patch_fails_the_read_back(run_module: Run, kube: KubeStandin) -> None:
+    create(kube, ingress())
+
+    def gitops_sync(state: KubeState, namespace: str, name: str) -> None:
+        state.annotate(namespace, name, {KEY: None})
+
+    kube.state.after_patch = gitops_sync
+    result = run_module(maintenance_toggle.main, args("enabled", **direct(kube)))
+    assert result.failed
+    assert result["verification"]["ok"] is False
+    assert result["verification"]["annotations"] == {}
+    assert "reading it back shows {} for the maintenance annotations" in result["msg"]
+    assert "GitOps controller" in result["msg"]
+
+
 def test_untrusted_certificate_names_ca_path(run_module: Run, kube: KubeStandin) -> None:
     create(kube, ingress())
     params = direct(kube)
