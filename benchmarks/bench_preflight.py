@@ -6,7 +6,9 @@ target release's image against the stack's database):
 - ``ansible``: ``ansible-playbook playbooks/preflight.yml -i inventories/local -e ablage_version=1.1.0``
   with the ``ansible.builtin.json`` callback, which gives each task's start and end and each command's
   own ``delta``;
-- ``checks``: benchmarks/preflight_checks.sh, the same checks as plain commands one after the other.
+- ``checks``: benchmarks/preflight_checks.sh, the same checks as plain commands one after the other;
+- ``ansible_variant`` (with ``--variant-extra-vars JSON``): the playbook again with these extra vars, to
+  measure a setting against the default in the same rounds (e.g. the old preflight_alembic_command).
 
 Reported per run: wall time; for ``ansible`` also the sum of task durations, the time before the
 first and after the last task (start-up: Python, collections, inventory, templating), the own
@@ -75,7 +77,8 @@ def breakdown(report: dict[str, t.Any], wall_s: float, started: float) -> dict[s
     }
 
 
-def run_ansible(version: str, round_no: int) -> dict[str, t.Any]:
+def run_ansible(version: str, round_no: int, extra_vars: str | None = None) -> dict[str, t.Any]:
+    name = "ansible_variant" if extra_vars else "ansible"
     env = bl.ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json", ANSIBLE_LOAD_CALLBACK_PLUGINS="1")
     argv = [
         str(bl.VENV_BIN / "ansible-playbook"),
@@ -85,19 +88,21 @@ def run_ansible(version: str, round_no: int) -> dict[str, t.Any]:
         "-e",
         f"ablage_version={version}",
     ]
+    if extra_vars:
+        argv += ["-e", extra_vars]
     started_wall = time.time()
     started = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     wall_s = time.monotonic() - started
-    log_file = bl.REPO / "benchmarks" / "results" / "logs" / f"preflight-ansible-round{round_no}.json"
+    log_file = bl.REPO / "benchmarks" / "results" / "logs" / f"preflight-{name}-round{round_no}.json"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.write_text(proc.stdout, encoding="utf-8")
     try:
         report = json.loads(proc.stdout)
     except ValueError:
-        return {"contestant": "ansible", "round": round_no, "ok": False, "error": proc.stderr[-1500:]}
+        return {"contestant": name, "round": round_no, "ok": False, "error": proc.stderr[-1500:]}
     return {
-        "contestant": "ansible",
+        "contestant": name,
         "round": round_no,
         "ok": proc.returncode == 0,
         "error": None if proc.returncode == 0 else proc.stderr[-1500:],
@@ -115,6 +120,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_PREFLIGHT_ROUNDS", "3")))
     parser.add_argument("--version", default="1.1.0")
+    parser.add_argument("--variant-extra-vars", help="JSON extra vars of the ansible_variant contestant")
     parser.add_argument("--name", default="preflight", help="results file name (benchmarks/results/NAME.json)")
     parser.add_argument("--round", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--order", help=argparse.SUPPRESS)
@@ -124,7 +130,10 @@ def main() -> int:
     if args.round_json:  # inside the stack lock
         mine = []
         for name in args.order.split(","):
-            result = (run_ansible if name == "ansible" else run_checks)(args.version, args.round)
+            if name == "checks":
+                result = run_checks(args.version, args.round)
+            else:
+                result = run_ansible(args.version, args.round, args.variant_extra_vars if name != "ansible" else None)
             bl.log(f"round {args.round}: {name}: {result.get('wall_s')} s{'' if result['ok'] else ' FAILED'}")
             mine.append(result)
         Path(args.round_json).write_text(json.dumps(mine), encoding="utf-8")
@@ -132,16 +141,20 @@ def main() -> int:
 
     runs: list[dict[str, t.Any]] = []
     started = time.monotonic()
-    for number, order in enumerate(bl.round_orders(["ansible", "checks"], args.rounds), start=1):
+    contestants = ["ansible", "checks"] + (["ansible_variant"] if args.variant_extra_vars else [])
+    for number, order in enumerate(bl.round_orders(contestants, args.rounds), start=1):
         with tempfile.NamedTemporaryFile(suffix=".json") as handle:
             argv = [sys.executable, __file__, "--round", str(number), "--order", ",".join(order)]
             argv += ["--round-json", handle.name, "--version", args.version]
+            if args.variant_extra_vars:
+                argv += ["--variant-extra-vars", args.variant_extra_vars]
             bl.log(f"round {number}/{args.rounds}: waiting for the stack lock")
             bl.run(bl.under_stack_lock(argv))
             runs.extend(json.loads(Path(handle.name).read_text(encoding="utf-8")))
-            for run in runs[-2:]:
+            for run in runs[-len(contestants) :]:
                 bl.log(f"round {number}: {run['contestant']} {run.get('wall_s')} s")
-    summary = bl.summarize([r for r in runs if r["ok"]], METRICS, [("ansible", "checks")])
+    pairs = [("ansible", "checks"), ("ansible_variant", "checks"), ("ansible", "ansible_variant")]
+    summary = bl.summarize([r for r in runs if r["ok"]], METRICS, pairs)
     ansible = summary["medians"].get("ansible", {})
     checks = summary["medians"].get("checks", {})
     if ansible.get("wall_s") is not None and checks.get("wall_s") is not None:
