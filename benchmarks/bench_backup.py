@@ -6,7 +6,8 @@ run as the ``postgres`` OS user when we are root) holds a database made by ``pgb
 reference stack. The module runs the way Ansible runs it on a host, minus Ansible's own task
 overhead (measured by the other benchmarks): ``python -m ...plugins.modules.pg_backup ARGS.json``.
 
-Comparisons, each side alternating with the other, ``--rounds`` times (medians, ratio):
+Comparisons, each side alternating with the other, ``--rounds`` times (``--restore-rounds`` for the
+two that restore the whole database; medians, ratio):
 
 - ``backup_list``: pg_backup verify=list (SHA-256 + manifest + row counts + checksum recomputed +
   ``pg_restore --list``) against ``pg_dump -Fc -f FILE``;
@@ -263,6 +264,12 @@ def alternate(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_BACKUP_ROUNDS", "3")))
+    parser.add_argument(
+        "--restore-rounds",
+        type=int,
+        default=int(os.environ.get("BENCH_BACKUP_RESTORE_ROUNDS", "2")),
+        help="rounds of the comparisons that restore the whole database (backup_restore, restore)",
+    )
     parser.add_argument("--scale", type=int, default=int(os.environ.get("BENCH_PG_SCALE", "68")))
     parser.add_argument("--only", default=",".join(COMPARISONS))
     parser.add_argument("--name", default="backup", help="results file name (benchmarks/results/NAME.json)")
@@ -298,7 +305,7 @@ def main() -> int:
                 "pg_dump_and_restore": bench.pg_dump_and_restore,
                 "pg_backup_restore": lambda where: bench.module_backup(where, "restore"),
             }
-            alternate("backup_restore", sides, bench, args.rounds, results)
+            alternate("backup_restore", sides, bench, args.restore_rounds, results)
         if "restore" in only or "directory" in only:
             bench.prepare_restore_source()
             extra["dump_size_bytes"] = bench.reference_dump.stat().st_size
@@ -307,7 +314,7 @@ def main() -> int:
                 "pg_restore": lambda where: bench.plain_restore_file(bench.reference_dump),
                 "pg_backup_restored": bench.module_restore,
             }
-            alternate("restore", sides, bench, args.rounds, results)
+            alternate("restore", sides, bench, args.restore_rounds, results)
         if "directory" in only:
             sides = {
                 "directory_jobs1": lambda where: bench.module_backup(where, "list", "directory", 1),
@@ -332,6 +339,7 @@ def main() -> int:
         "scale": args.scale,
         "database_size_bytes": size,
         "rounds": args.rounds,
+        "restore_rounds": args.restore_rounds,
         "machine": bl.machine(),
         "elapsed_s": round(time.monotonic() - started, 1),
         "runs": results,
