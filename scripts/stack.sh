@@ -9,6 +9,9 @@
 #   scripts/stack.sh status          containers, versions, health
 #   scripts/stack.sh test [ARGS]     run the stack's pytest suite (brings the stack up first if it is down)
 #   scripts/stack.sh locked CMD...   run CMD holding the stack lock (for anything that changes the stack)
+#   scripts/stack.sh node up [VERSION] | node down
+#                                    a second app host (backend + worker on 127.0.0.1:8001) in
+#                                    $ABLAGE_NODE_DIR (/srv/ablage-node2), sharing the stack's database
 #
 # The stack is one per machine (fixed ports on 127.0.0.1), so up/down/wipe/test
 # take an exclusive lock ($ABLAGE_STACK_LOCK, default /run/lock/ablage-stack.lock),
@@ -32,6 +35,8 @@ PROJECT_DIR="${ABLAGE_PROJECT_DIR:-/srv/ablage}"
 VERSIONS=(1.0.0 1.1.0 1.2.0-broken 1.3.0-badmigration)
 DEFAULT_VERSION=1.0.0
 WAIT_TIMEOUT="${ABLAGE_WAIT_TIMEOUT:-180}"
+NODE_DIR="${ABLAGE_NODE_DIR:-/srv/ablage-node2}"
+NODE_PORT="${ABLAGE_NODE_PORT:-8001}"
 LOCK_FILE="${ABLAGE_STACK_LOCK:-/run/lock/ablage-stack.lock}"
 LOCK_WAIT="${ABLAGE_STACK_LOCK_WAIT:-900}"
 export DOCKER_BUILDKIT=0 BUILDKIT_PROGRESS=plain DOCKER_CLI_HINTS=false
@@ -57,7 +62,7 @@ on_exit() {
 trap on_exit EXIT
 
 usage() {
-  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # One stack per machine: serialise everything that changes it.
@@ -361,6 +366,34 @@ cmd_up() {
   info "release $version on http://127.0.0.1:8000 (project $PROJECT_DIR) in $((SECONDS - t0)) s"
 }
 
+node_compose() { docker compose --project-directory "$NODE_DIR" -f "$NODE_DIR/compose.yml" "$@"; }
+
+# The app node shares the primary's secrets and database, so the primary must be up first.
+cmd_node() {
+  local action="${1:-}" version="${2:-$DEFAULT_VERSION}"
+  check_docker
+  case "$action" in
+    up)
+      step "app node $NODE_DIR at $version (backend on 127.0.0.1:$NODE_PORT)"
+      [ -f "$PROJECT_DIR/.env.production" ] || die "no $PROJECT_DIR/.env.production: run 'scripts/stack.sh up' first"
+      install -d -m 0755 "$NODE_DIR"
+      install -m 0644 "$APP_DIR/compose.node.yml" "$NODE_DIR/compose.yml"
+      install -m 0600 "$PROJECT_DIR/.env.production" "$NODE_DIR/.env.production"
+      if [ -f "$PROJECT_DIR/tls/ablage.crt" ]; then
+        install -d -m 0755 "$NODE_DIR/tls" && install -m 0644 "$PROJECT_DIR/tls/ablage.crt" "$NODE_DIR/tls/ablage.crt"
+      fi
+      printf 'ABLAGE_VERSION=%s\nABLAGE_REGISTRY=%s\nABLAGE_BACKEND_PORT=%s\n' "$version" "$REGISTRY" "$NODE_PORT" >"$NODE_DIR/.env"
+      node_compose up -d --wait --wait-timeout "$WAIT_TIMEOUT" --remove-orphans \
+        || die "the app node did not become healthy (docker compose -f $NODE_DIR/compose.yml logs)"
+      ;;
+    down)
+      step "remove the app node $NODE_DIR"
+      if [ -f "$NODE_DIR/compose.yml" ]; then node_compose down --remove-orphans; fi
+      ;;
+    *) STEP="arguments"; die "usage: scripts/stack.sh node up [VERSION] | node down" ;;
+  esac
+}
+
 release_head() {
   python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["revisions"][-1].split("_")[0])' \
     "$APP_DIR/migrations/releases.json" "$1"
@@ -468,6 +501,7 @@ main() {
     images) cmd_images "$@" ;;
     up) take_lock up "$@" && cmd_up "$@" ;;
     down) take_lock down && cmd_down ;;
+    node) take_lock node "$@" && cmd_node "$@" ;;
     wipe) take_lock wipe && cmd_wipe ;;
     status) cmd_status ;;
     test) take_lock test && cmd_test "$@" ;;
