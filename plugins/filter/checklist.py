@@ -136,7 +136,7 @@ class _Builder:
     def not_run_reason(self, what: str) -> str:
         failure = self.ev.get("failure") or ""
         if failure:
-            return f"not reached: the run stopped before {what} ({failure[:160]})"
+            return f"not reached: the run failed before {what} (see what failed)"
         if self.playbook not in ("deploy",):
             return f"not part of playbooks/{self.playbook}.yml"
         return f"not run ({what} skipped by tags or settings)"
@@ -708,6 +708,48 @@ def _redact(value: t.Any, secrets: list[str]) -> t.Any:
     return value
 
 
+# Failed task name (roles' task names) -> the item it belongs to; first match wins.
+FAILED_TASK_ITEMS = (
+    (r"(?i)^Rollback \| .*(restore|downgrade)", "rollback_database"),
+    (r"(?i)^Rollback \| .*(post-rollback|health)", "post_rollback"),
+    (r"(?i)^Rollback \| ", "rollback_images"),
+    (r"(?i)maintenance mode on", "maintenance_on"),
+    (r"(?i)maintenance mode off", "maintenance_off"),
+    (r"(?i)^Deploy \| .*backup", "backup"),
+    (r"(?i)^Deploy \| .*(queue|stop the)", "stop"),
+    (r"(?i)^Deploy \| .*(pull|compose project|point of no return|alembic|migrat|start|deployed version)", "deploy"),
+    (r"(?i)^Verify \| .*latency", "response_times"),
+    (r"(?i)^Verify \| .*health", "health"),
+    (r"(?i)^Verify \| Smoke \| Login", "login"),
+    (r"(?i)^Verify \| Smoke \| Upload", "upload"),
+    (r"(?i)^Verify \| Smoke \| .*OCR", "ocr"),
+    (r"(?i)^Verify \| Smoke \| Export", "export"),
+    (r"(?i)^Verify \| Smoke \| Admin", "admin_panel"),
+    (r"(?i)^Verify \| Prometheus", "prometheus"),
+    (r"(?i)^Verify \| Logs", "logs"),
+    (r"(?i)^Verify \| GPU", "gpu_memory"),
+)
+
+
+def _mark_failed_items(items: list[Dict], failure: str) -> None:
+    """The item whose task failed is not_checked, with the failure in front of its evidence."""
+    for chunk in failure.split("; ROLLBACK FAILED: "):
+        found = re.match(r'\s*"([^"]+)"', chunk)
+        if not found:
+            continue
+        task = found.group(1)
+        item_id = next((item for pattern, item in FAILED_TASK_ITEMS if re.search(pattern, task)), None)
+        if item_id in ("login", "upload", "ocr", "export", "admin_panel"):
+            ids = {item_id, "smoke"}
+        else:
+            ids = {item_id} if item_id else set()
+        for entry in items:
+            if entry["id"] in ids and entry["section"] in ("deployment", "post_deployment", "rollback"):
+                entry["status"] = NOT_CHECKED
+                if not entry["evidence"].startswith("FAILED"):
+                    entry["evidence"] = f"FAILED here: {chunk.strip()[:300]}; " + entry["evidence"]
+
+
 def checklist_report(evidence: Dict, redact: list[t.Any] | None = None) -> Dict:
     """The filled-in checklist (see the module docstring); ``redact``: values that must never appear."""
     ev = dict(evidence or {})
@@ -727,6 +769,7 @@ def checklist_report(evidence: Dict, redact: list[t.Any] | None = None) -> Dict:
         )
 
     failure = str(ev.get("failure") or "")
+    _mark_failed_items(builder.items, failure)
     result = str(ev.get("result") or "")
     if not result:
         result = ("failed" if failure else "planned") if builder.check_mode else ("failed" if failure else "success")
@@ -751,12 +794,15 @@ def checklist_report(evidence: Dict, redact: list[t.Any] | None = None) -> Dict:
         "versions": {
             "from": ev.get("version_from") or state.get("previous_version"),
             "to": ev.get("version_to") or state.get("target_version"),
+            "running": state.get("current_version"),
         },
         "alembic": {
             "from": _get(migration, "current_before", default=state.get("alembic_revision_before")),
             "to": None
             if builder.check_mode
             else _get(migration, "current_after", default=state.get("alembic_revision_after")),
+            "after_rollback": _get(builder.r("__rollback_restore"), "comparison", "actual_revision")
+            or _get(builder.r("__rollback_downgrade"), "current_after"),
             "head": _get(migration, "head"),
             "pending": _get(migration, "pending", default=[]),
             "preview_verdict": builder.migration_verdict(builder.gates("database"), migration),
@@ -849,11 +895,20 @@ def checklist_markdown(report: Dict) -> str:
         ("Run id", report.get("run_id")),
         ("Who ran it", report.get("who")),
         ("Started / finished (UTC)", f"{report.get('started_at') or '-'} / {report.get('finished_at') or '-'}"),
-        ("Version", f"{versions.get('from') or '-'} → {versions.get('to') or '-'}"),
+        (
+            "Version",
+            f"{versions.get('from') or '-'} → {versions.get('to') or '-'}"
+            + (
+                f" (running now: {versions['running']})"
+                if versions.get("running") not in (None, versions.get("to"))
+                else ""
+            ),
+        ),
         (
             "Alembic revision",
             f"{alembic.get('from') or 'base'} → {alembic.get('to') or alembic.get('head') or '-'}"
-            + (" (planned)" if report.get("check_mode") else ""),
+            + (" (planned)" if report.get("check_mode") else "")
+            + (f", rolled back to {alembic['after_rollback']}" if alembic.get("after_rollback") else ""),
         ),
         ("Migration SQL preview", alembic.get("preview_verdict")),
         (

@@ -1,0 +1,258 @@
+"""The checklist filters: statuses, evidence, failure mapping, plan mode, redaction, Markdown."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+from ansible_collections.ablage.ops.plugins.filter import checklist
+
+GATES = [
+    {"section": "quality", "gate": "pytest", "ok": True, "evidence": "exit 0, coverage 91.5 % (min 80 %)"},
+    {"section": "quality", "gate": "mypy --strict", "ok": True, "evidence": "exit 0"},
+    {"section": "quality", "gate": "ruff check", "ok": True, "evidence": "exit 0"},
+    {
+        "section": "quality",
+        "gate": "dependency audit",
+        "ok": True,
+        "waived": True,
+        "evidence": "exit 1, WAIVED: offline",
+    },
+    {
+        "section": "database",
+        "gate": "migration preview",
+        "ok": True,
+        "sql": "ALTER TABLE x ADD COLUMN y INT;",
+        "evidence": "0001 -> 0002, pending 1, destructive [], offline SQL available",
+    },
+    {"section": "config", "gate": "environment variables", "ok": True, "evidence": "25 variables"},
+    {"section": "config", "gate": "no secrets in code", "ok": True, "evidence": "no findings"},
+    {"section": "config", "gate": "TLS certificate", "ok": False, "evidence": "expires in 3 days"},
+    {"section": "infra", "gate": "image ablage/backend:1.1.0", "ok": True, "evidence": "sha256:aa"},
+    {"section": "infra", "gate": "GPU", "ok": True, "evidence": "no GPU"},
+    {"section": "infra", "gate": "disk space", "ok": True, "evidence": "80 GB"},
+    {"section": "infra", "gate": "memory", "ok": True, "evidence": "22 GB"},
+]
+
+REGISTERED: dict[str, t.Any] = {
+    "__deploy_alembic_before": {"current_before": "0001"},
+    "__deploy_pull": {
+        "results": [{"item": "backend", "image": {"RepoDigests": ["r/backend@sha256:abcdef0123456789"]}}]
+    },
+    "__deploy_maintenance": {"changed": True, "verification": {"status": 503, "ok": True}},
+    "__deploy_api_backup_status": {"json": {"status": "completed", "file": "/backups/f.dump", "size_bytes": 10}},
+    "__deploy_pg_backup": {
+        "backup_path": "/b/pre.dump",
+        "size": 5515,
+        "checksum": "c" * 64,
+        "verification": {"level": "restore", "restore": {"equal": True}},
+        "invocation": {"module_args": {"password": "hunter2-db-password"}},
+    },
+    "__deploy_queue": {"results": [{"elapsed_s": 0.1}]},
+    "__deploy_migration": {"current_before": "0001", "current_after": "0002", "head": "0002", "pending": ["0002"]},
+    "__verify_health": {"results": [{"name": "/api/v1/health", "status": 200, "ok": True, "latency_ms": 3.0}]},
+    "__verify_latency": {"results": [{"latency_ms": v} for v in (5.0, 6.0, 7.0)]},
+    "__verify_maintenance": {"changed": True, "verification": {"status": 405}},
+    "__verify_smoke_login": {"status": 404},
+    "__verify_smoke_upload": {"json": {"id": "d1", "filename": "smoke.pdf"}},
+    "__verify_smoke_ocr": {"json": {"job_id": "j1"}},
+    "__verify_smoke_job": {"json": {"job_id": "j1", "status": "completed", "text": "ok"}},
+    "__verify_smoke_export": {"status": 200},
+    "__verify_smoke_admin": {"status": 200},
+    "__verify_prom_targets": {
+        "json": {"data": {"activeTargets": [{"labels": {"job": "ablage-backend"}, "health": "up"}]}}
+    },
+    "__verify_prom_alerts": {"json": {"data": {"alerts": []}}},
+    "__verify_logs": {"stdout_lines": ["INFO started"]},
+    "__verify_gpu": {"device_count": 0},
+}
+
+CONTACTS = [{"role": "DevOps Lead", "name": "On-call", "availability": "24/7"}]
+
+
+def evidence(**over: t.Any) -> dict[str, t.Any]:
+    ev: dict[str, t.Any] = {
+        "playbook": "deploy",
+        "host": "h1",
+        "run_id": "r1",
+        "who": "alice",
+        "check_mode": False,
+        "version_from": "1.0.0",
+        "version_to": "1.1.0",
+        "preflight": GATES,
+        "registered": REGISTERED,
+        "state": {
+            "previous_version": "1.0.0",
+            "target_version": "1.1.0",
+            "current_version": "1.1.0",
+            "maintenance_on_at": "2026-01-01T10:00:00Z",
+        },
+        "maintenance_off_at": "2026-01-01T10:00:30Z",
+        "contacts": CONTACTS,
+        "latency_max_ms": 50,
+        "downtime": {
+            "summary": {
+                "samples": 100,
+                "downtime_s": 12.5,
+                "outages": [{"start": "a", "end": "b", "duration_s": 12.5}],
+                "maintenance_window": {"on": "x", "off": "y", "duration_s": 30.0},
+            }
+        },
+        "release_notes": {"path": "/r/notes.md"},
+        "changelog": {"path": "/s/CHANGELOG.md"},
+    }
+    ev.update(over)
+    return ev
+
+
+def by_id(report: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
+    return {(i["section"], i["id"]): i for i in report["items"]}
+
+
+SEED_ITEMS = {
+    "Tests bestanden",
+    "Type Checking clean",
+    "Linting clean",
+    "Security Scan",
+    "Migrations aktuell",
+    "Backup erstellt",
+    "Rollback-Plan vorbereitet",
+    "Environment Variables gesetzt",
+    "Keine Secrets im Code",
+    "SSL Zertifikate gültig",
+    "Docker Images gebaut",
+    "GPU Verfügbarkeit",
+    "Disk Space",
+    "Memory",
+    "1. Maintenance Mode aktivieren",
+    "2. Backup erstellen",
+    "3. Services stoppen",
+    "4. Deployment durchführen",
+    "5. Health Checks",
+    "6. Maintenance Mode deaktivieren",
+    "7. Smoke Tests",
+    "Prometheus Targets",
+    "Logs prüfen",
+    "Response Times",
+    "GPU Memory",
+    "Login funktioniert",
+    "Dokument-Upload funktioniert",
+    "OCR-Verarbeitung funktioniert",
+    "Export funktioniert",
+    "Admin-Panel erreichbar",
+    "Team informiert",
+    "Release Notes erstellt",
+    "Changelog aktualisiert",
+    "1. Sofortiger Rollback",
+    "2. Datenbank Rollback",
+}
+
+
+def test_every_seed_item_with_status_and_evidence() -> None:
+    report = checklist.checklist_report(evidence())
+    names = {i["item"] for i in report["items"]}
+    assert names >= SEED_ITEMS
+    assert all(i["status"] in checklist.STATUSES and i["evidence"] for i in report["items"])
+    items = by_id(report)
+    assert items[("pre_deployment", "tests")]["details"]["coverage_percent"] == 91.5
+    assert items[("pre_deployment", "security_scan")]["status"] == "waived"
+    assert items[("pre_deployment", "tls")]["status"] == "not_checked"
+    assert items[("post_deployment", "gpu_memory")]["status"] == "waived"
+    assert items[("deployment", "deploy")]["status"] == "checked"
+    assert items[("rollback", "rollback_images")]["status"] == "not_run"
+    assert report["backup"] == {
+        "path": "/b/pre.dump",
+        "size_bytes": 5515,
+        "sha256": "c" * 64,
+        "verification": "restore",
+        "test_restore": "equal",
+        "failed": False,
+    }
+    assert report["alembic"]["from"] == "0001" and report["alembic"]["to"] == "0002"
+    assert report["alembic"]["sql_preview"] == "ALTER TABLE x ADD COLUMN y INT;"
+    assert report["downtime"]["users_saw_s"] == 12.5 and report["downtime"]["maintenance_window"]["duration_s"] == 30.0
+    # A not_checked pre-flight item (TLS) brings the contacts in, even though the result is success.
+    assert report["result"] == "success" and report["escalation_contacts"] == CONTACTS
+
+
+def test_failed_deploy_marks_the_failed_step_and_shows_rollback_and_contacts() -> None:
+    registered = dict(REGISTERED)
+    for name in [n for n in registered if n.startswith("__verify")]:
+        del registered[name]
+    registered["__rollback_restore"] = {
+        "backup_path": "/b/pre.dump",
+        "comparison": {"equal": True, "actual_revision": "0001"},
+    }
+    registered["__rollback_health"] = {"results": [{"url": "u/complete", "status": 200, "ok": True, "latency_ms": 4}]}
+    report = checklist.checklist_report(
+        evidence(
+            registered=registered,
+            result="rolled_back",
+            failure='"Deploy | Start the backend and wait until healthy": container ablage-backend-1 is unhealthy',
+            state={"previous_version": "1.0.0", "target_version": "1.2.0", "current_version": "1.0.0"},
+        )
+    )
+    items = by_id(report)
+    assert items[("deployment", "deploy")]["status"] == "not_checked"
+    assert items[("deployment", "deploy")]["evidence"].startswith("FAILED here:")
+    assert items[("deployment", "health")]["status"] == "not_run"
+    assert items[("rollback", "rollback_images")]["status"] == "checked"
+    assert items[("rollback", "rollback_database")]["status"] == "checked"
+    assert report["alembic"]["after_rollback"] == "0001" and report["versions"]["running"] == "1.0.0"
+    assert report["escalation_contacts"] == CONTACTS
+    markdown = checklist.checklist_markdown(report)
+    assert "**Result: ROLLED BACK**" in markdown and "## Notfall-Kontakte" in markdown and "On-call" in markdown
+    assert "rolled back to 0001" in markdown and "running now: 1.0.0" in markdown
+
+
+def test_check_mode_is_the_plan() -> None:
+    registered = {k: v for k, v in REGISTERED.items() if k in ("__deploy_alembic_before", "__deploy_migration")}
+    registered["__deploy_migration"] = {
+        "current_before": "0001",
+        "current_after": "0001",
+        "head": "0002",
+        "pending": ["0002"],
+        "sql": "ALTER TABLE x ADD COLUMN y INT;",
+    }
+    report = checklist.checklist_report(evidence(check_mode=True, registered=registered, state={}, downtime={}))
+    items = by_id(report)
+    assert report["result"] == "planned" and report["alembic"]["to"] is None
+    for item_id in ("maintenance_on", "backup", "stop", "deploy", "health", "maintenance_off", "smoke"):
+        assert items[("deployment", item_id)]["status"] == "planned", item_id
+    assert items[("pre_deployment", "linting")]["status"] == "checked"  # pre-flight is real in check mode
+    assert report["backup"] is None and report["downtime"]["measured"] is False
+    assert "```sql" in checklist.checklist_markdown(report)
+
+
+def test_secrets_are_redacted_and_invocations_never_copied() -> None:
+    secret = "s3cr3t-admin-token"
+    report = checklist.checklist_report(
+        evidence(failure=f'"Verify | Smoke | Upload the test document": token {secret}'), redact=[secret, "", None]
+    )
+    text = json.dumps(report) + checklist.checklist_markdown(report)
+    assert secret not in text and "********" in text
+    assert "hunter2-db-password" not in text
+    assert by_id(report)[("post_deployment", "upload")]["status"] == "not_checked"
+    assert by_id(report)[("deployment", "smoke")]["status"] == "not_checked"
+
+
+def test_sections_and_extra_items_for_day2_playbooks() -> None:
+    report = checklist.checklist_report(
+        {
+            "playbook": "restore",
+            "sections": ["rollback"],
+            "extra_items": [
+                {
+                    "section": "rollback",
+                    "id": "restore",
+                    "item": "Aus Backup wiederherstellen",
+                    "status": "checked",
+                    "evidence": "ok",
+                },
+                {"section": "rollback", "id": "bogus", "item": "x", "status": "maybe", "evidence": "?"},
+            ],
+        }
+    )
+    assert {i["section"] for i in report["items"]} == {"rollback"}
+    assert [i["status"] for i in report["items"] if i["id"] in ("restore", "bogus")] == ["checked", "not_run"]
+    assert report["result"] == "success" and "escalation_contacts" not in report
