@@ -7,7 +7,7 @@
 #   scripts/lint.sh ruff mypy        # only the named gates
 #   LINT_SKIP=sanity scripts/lint.sh # all but the named gates (shown as SKIP)
 #
-# Gates: yamllint ansible-lint ruff ruff-format mypy bandit sanity
+# Gates: yamllint ansible-lint ruff ruff-format mypy bandit changelog sanity
 # Settings: .yamllint, .ansible-lint, pyproject.toml ([tool.ruff], [tool.mypy],
 # [tool.bandit]), tests/sanity/ignore-2.19.txt.
 # Environment: VENV (default <repo>/.venv); see scripts/sanity.sh for its own.
@@ -17,7 +17,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 venv="${VENV:-$repo/.venv}"
 cd "$repo" || exit 1
 
-all_gates=(yamllint ansible-lint ruff ruff-format mypy bandit sanity)
+all_gates=(yamllint ansible-lint ruff ruff-format mypy bandit changelog sanity)
 if (($# > 0)); then
     gates=("$@")
     for gate in "${gates[@]}"; do
@@ -87,6 +87,11 @@ run_gate() {
                 return 3
             fi
             bandit -c pyproject.toml -r plugins/ -q
+            ;;
+        # Fragments valid (CHANGELOG.rst: antsibull-changelog release --version X [--update-existing]).
+        # antsibull-changelog exits 3 on findings, which means SKIP here: any failure is 1.
+        changelog)
+            antsibull-changelog lint && antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml || return 1
             ;;
         sanity) bash "$repo/scripts/sanity.sh" ;;
     esac
