@@ -61,3 +61,106 @@ def test_backups_are_private(host) -> None:
     assert dumps
     for dump in dumps:
         assert host.file(dump).mode == 0o600
+
+
+# --------------------------------------------------------------------------- the checklist report
+REPORT_DIR = "/tmp/ablage-molecule/deploy-reports"
+ENV_FILE = f"{PROJECT}/.env.production"
+SEED_ITEMS = {
+    "Tests bestanden", "Type Checking clean", "Linting clean", "Security Scan", "Migrations aktuell", "Backup erstellt",
+    "Rollback-Plan vorbereitet", "Environment Variables gesetzt", "Keine Secrets im Code", "SSL Zertifikate gültig",
+    "Docker Images gebaut", "GPU Verfügbarkeit", "Disk Space", "Memory", "1. Maintenance Mode aktivieren",
+    "2. Backup erstellen", "3. Services stoppen", "4. Deployment durchführen", "5. Health Checks",
+    "6. Maintenance Mode deaktivieren", "7. Smoke Tests", "Prometheus Targets", "Logs prüfen", "Response Times",
+    "GPU Memory", "Login funktioniert", "Dokument-Upload funktioniert", "OCR-Verarbeitung funktioniert",
+    "Export funktioniert", "Admin-Panel erreichbar", "Team informiert", "Release Notes erstellt",
+    "Changelog aktualisiert", "1. Sofortiger Rollback", "2. Datenbank Rollback",
+}
+
+
+def reports(host) -> list[tuple[str, dict]]:
+    paths = host.check_output("find %s -maxdepth 1 -name '*.json' | sort", REPORT_DIR).split()
+    return [(p, json.loads(host.file(p).content_string)) for p in paths]
+
+
+@pytest.fixture
+def deploy_report(host) -> tuple[str, dict]:
+    """The report of converge's real 1.0.0 -> 1.1.0 deploy (the check run and the failed deploys have their own)."""
+    found = [
+        (p, r) for p, r in reports(host)
+        if r["playbook"] == "deploy" and not r["check_mode"] and r["versions"]["to"] == "1.1.0" and r["result"] == "success"
+    ]
+    assert len(found) == 1, [p for p, _ in reports(host)]
+    return found[0]
+
+
+def test_report_has_every_checklist_item_with_evidence(host, deploy_report) -> None:
+    _path, report = deploy_report
+    assert {i["item"] for i in report["items"]} >= SEED_ITEMS
+    for item in report["items"]:
+        assert item["status"] in {"checked", "not_checked", "not_run", "waived", "planned"}, item
+        assert item["evidence"].strip(), item
+    failed = [i for i in report["items"] if i["status"] == "not_checked"]
+    assert not failed
+    statuses = {i["item"]: i["status"] for i in report["items"]}
+    for item in SEED_ITEMS - {"Tests bestanden", "Type Checking clean", "Team informiert", "GPU Memory",
+                              "Security Scan", "1. Sofortiger Rollback", "2. Datenbank Rollback"}:
+        assert statuses[item] == "checked", (item, statuses[item])
+    assert report["run_id"] and report["who"] and report["started_at"] and report["finished_at"]
+    assert report["versions"]["from"] == "1.0.0" and report["versions"]["to"] == "1.1.0"
+
+
+def test_report_backup_is_the_real_file(host, deploy_report) -> None:
+    _path, report = deploy_report
+    backup = report["backup"]
+    dump = host.file(backup["path"])
+    assert dump.exists and dump.size == backup["size_bytes"]
+    assert host.check_output("sha256sum %s", backup["path"]).split()[0] == backup["sha256"]
+    assert backup["test_restore"] == "equal"
+
+
+def test_report_revisions_are_the_databases(host, deploy_report) -> None:
+    _path, report = deploy_report
+    assert report["alembic"]["from"] == "0001"
+    assert report["alembic"]["to"] == psql(host, "SELECT version_num FROM alembic_version") == "0002"
+    assert "ALTER TABLE documents ADD COLUMN page_count" in report["alembic"]["sql_preview"]
+    assert report["alembic"]["preview_verdict"].startswith("safe")
+
+
+def test_report_downtime_as_users_saw_it_next_to_the_window(host, deploy_report) -> None:
+    _path, report = deploy_report
+    down = report["downtime"]
+    assert down["measured"] and down["samples"] > 0
+    assert down["users_saw_s"] > 0 and down["outages"] and not down["outages"][-1]["open"]
+    window = down["maintenance_window"]
+    assert window["on"] and window["off"] and window["duration_s"] > 0
+    # Users were refused by maintenance (503) and by the stopped backend (connection refused).
+    reasons = {r for o in down["outages"] for r in o["reasons"]}
+    assert "status 503" in reasons
+    history = [json.loads(line) for line in host.file(f"{STATE_DIR}/history.jsonl").content_string.splitlines()]
+    record = next(h for h in history if h.get("run_id") == report["run_id"] and h["action"] == "deploy")
+    assert record["downtime_s"] == down["users_saw_s"] and record["maintenance_window"]["on"] == window["on"]
+
+
+def test_report_markdown_release_notes_and_changelog(host, deploy_report) -> None:
+    path, report = deploy_report
+    markdown = host.file(path[: -len(".json")] + ".md").content_string
+    assert "**Result: SUCCESS**" in markdown and "1.0.0 → 1.1.0" in markdown and "- [x] **Backup erstellt**" in markdown
+    notes = host.file(path[: -len(".json")] + ".release-notes.md").content_string
+    assert "1.0.0 → 1.1.0" in notes and "Migrations applied: 0002" in notes
+    changelog = host.file(f"{STATE_DIR}/CHANGELOG.md")
+    assert changelog.mode == 0o600 and f"deploy run {report['run_id']}" in changelog.content_string
+
+
+def test_no_secret_in_any_report(host) -> None:
+    env = dict(
+        line.split("=", 1) for line in host.file(ENV_FILE).content_string.splitlines() if "=" in line and not line.startswith("#")
+    )
+    secrets = [v for k, v in env.items() if any(w in k for w in ("PASSWORD", "SECRET", "KEY")) and len(v) >= 8]
+    assert len(secrets) >= 4, sorted(env)
+    files = host.check_output("find %s -type f", REPORT_DIR).split()
+    assert any(f.endswith(".md") for f in files) and any(f.endswith(".json") for f in files)
+    for path in files:
+        content = host.file(path).content_string
+        for secret in secrets:
+            assert secret not in content, path
