@@ -97,6 +97,9 @@ options:
     type: str
 notes:
   - The poller is a daemon (double fork, own session) of the module's own Python; the headers never touch the disk.
+  - One poller per O(name) and O(state_dir). O(state=started) while one runs (another run's, or one left by a run that
+    was killed) reports no change and starts nothing, so a caller should stop only a poller its own start changed;
+    a left-over poller ends after O(max_duration).
 seealso:
   - module: ablage.ops.maintenance_toggle
 """
