@@ -384,3 +384,34 @@ def test_kubectl_and_module_agree(run_module: Run, kube: KubeStandin, tmp_path: 
     denied = kubectl("--token", "wrong-token", "get", "ingress", NAME)
     assert denied.returncode != 0
     assert "must be logged in to the server" in denied.stderr
+
+
+def test_playbooks_take_the_ingress_method_from_the_inventory(kube: KubeStandin, tmp_path: Path) -> None:
+    """ablage_maintenance_options reaches maintenance_toggle through the playbooks' module_defaults:
+    playbooks/maintenance.yml then switches the ingress annotation, not the application's flag."""
+    from reference_stack import Stack, ansible_env, require_stack, stack_lock
+
+    create(kube, ingress())
+    extra = tmp_path / "ingress.json"
+    extra.write_text(
+        json.dumps(
+            {
+                "ablage_maintenance_options": {"method": "ingress", **direct(kube)},
+                "operate_maintenance_state": "enabled",
+            }
+        )
+    )
+    command = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(REPO / "inventories" / "local")]
+    command += [str(REPO / "playbooks" / "maintenance.yml"), "-e", f"@{extra}"]
+    env = ansible_env()
+    env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.default"
+    with stack_lock():
+        require_stack()
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, check=False)
+        # The application's own maintenance flag was not touched.
+        app_flag = Stack().maintenance()
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert stored(kube)["metadata"]["annotations"] == {KEY: "503"}
+    assert [r.method for r in patches(kube.state)] == ["PATCH"]
+    assert DEPLOYER not in proc.stdout + proc.stderr
+    assert app_flag is False
