@@ -312,12 +312,12 @@ class _Builder:
             "1. Maintenance Mode aktivieren",
             self.status_of(maint_on) if _ran(maint_on) or (self.check_mode and self.playbook == "deploy") else NOT_RUN,
             (
-                f"on at {self.state.get('maintenance_on_at', '?')}; users got "
+                f"on at {self.state.get('maintenance_on_at', '?')}; a user request answered "
                 f"{_get(maint_on, 'verification', 'status', default='?')} "
                 f"(verified: {_get(maint_on, 'verification', 'ok', default='?')})"
             )
-            if _ran(maint_on)
-            else self.plan_or_not_run("switching maintenance on"),
+            if _ran(maint_on) and not self.check_mode
+            else self.plan_or_not_run("switching maintenance on and checking that users get 503"),
         )
 
         api = self.r("__deploy_api_backup_status")
@@ -429,11 +429,12 @@ class _Builder:
             "6. Maintenance Mode deaktivieren",
             self.status_of(maint_off),
             (
-                f"off at {self.ev.get('maintenance_off_at') or '?'}; users got "
-                f"{_get(maint_off, 'verification', 'status', default='?')}"
+                f"off at {self.ev.get('maintenance_off_at') or '?'}; a user request answered "
+                f"{_get(maint_off, 'verification', 'status', default='?')} (served: "
+                f"{_get(maint_off, 'verification', 'ok', default='?')})"
             )
-            if _ran(maint_off)
-            else self.plan_or_not_run("switching maintenance off"),
+            if _ran(maint_off) and not self.check_mode
+            else self.plan_or_not_run("switching maintenance off and checking that users are served"),
         )
 
         upload = self.r("__verify_smoke_upload")
@@ -775,6 +776,9 @@ def checklist_report(evidence: Dict, redact: list[t.Any] | None = None) -> Dict:
         result = ("failed" if failure else "planned") if builder.check_mode else ("failed" if failure else "success")
     state = builder.state
     migration = builder.r("__deploy_migration")
+    # Without a migration in this run (pre-flight only), the preview's "<current> -> <head>" is the plan.
+    preview = re.match(r"\s*(\S+) -> (\S+),", str((builder.gates("database") or [{}])[-1].get("evidence", "")))
+    preview_from, preview_head = (preview.group(1), preview.group(2)) if preview else (None, None)
     preview_sql = next(
         (i["details"].get("sql_preview") for i in builder.items if i["id"] == "migrations" and i.get("details")), ""
     )
@@ -797,13 +801,13 @@ def checklist_report(evidence: Dict, redact: list[t.Any] | None = None) -> Dict:
             "running": state.get("current_version"),
         },
         "alembic": {
-            "from": _get(migration, "current_before", default=state.get("alembic_revision_before")),
+            "from": _get(migration, "current_before", default=state.get("alembic_revision_before") or preview_from),
             "to": None
             if builder.check_mode
             else _get(migration, "current_after", default=state.get("alembic_revision_after")),
             "after_rollback": _get(builder.r("__rollback_restore"), "comparison", "actual_revision")
             or _get(builder.r("__rollback_downgrade"), "current_after"),
-            "head": _get(migration, "head"),
+            "head": _get(migration, "head", default=preview_head),
             "pending": _get(migration, "pending", default=[]),
             "preview_verdict": builder.migration_verdict(builder.gates("database"), migration),
             "sql_preview": preview_sql or None,
@@ -906,8 +910,12 @@ def checklist_markdown(report: Dict) -> str:
         ),
         (
             "Alembic revision",
-            f"{alembic.get('from') or 'base'} → {alembic.get('to') or alembic.get('head') or '-'}"
-            + (" (planned)" if report.get("check_mode") else "")
+            (
+                f"{alembic.get('from') or 'base'} → {alembic.get('to') or alembic.get('head') or '-'}"
+                if alembic.get("from") or alembic.get("to") or alembic.get("head")
+                else "-"
+            )
+            + (" (planned)" if report.get("check_mode") or (not alembic.get("to") and alembic.get("head")) else "")
             + (f", rolled back to {alembic['after_rollback']}" if alembic.get("after_rollback") else ""),
         ),
         ("Migration SQL preview", alembic.get("preview_verdict")),

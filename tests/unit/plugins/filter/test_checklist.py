@@ -256,3 +256,14 @@ def test_sections_and_extra_items_for_day2_playbooks() -> None:
     assert {i["section"] for i in report["items"]} == {"rollback"}
     assert [i["status"] for i in report["items"] if i["id"] in ("restore", "bogus")] == ["checked", "not_run"]
     assert report["result"] == "success" and "escalation_contacts" not in report
+
+
+def test_preflight_only_shows_the_planned_revisions_from_the_preview() -> None:
+    report = checklist.checklist_report({"playbook": "preflight", "sections": ["pre_deployment"], "preflight": GATES})
+    assert (
+        report["alembic"]["from"] == "0001" and report["alembic"]["head"] == "0002" and report["alembic"]["to"] is None
+    )
+    assert "| Alembic revision | 0001 → 0002 (planned) |" in checklist.checklist_markdown(report)
+    assert "| Alembic revision | - |" in checklist.checklist_markdown(
+        checklist.checklist_report({"playbook": "verify"})
+    )
