@@ -164,7 +164,9 @@ summary:
       description: Total seconds of the outage ranges.
       type: float
     outages:
-      description: Each outage, with C(start), C(end), C(duration_s), C(failed_samples), C(reasons) (status or error, with counts) and C(open) (still down at the last request).
+      description:
+        - Each outage, with C(start), C(end), C(duration_s), C(failed_samples), C(reasons) (status or error, with counts)
+          and C(open) (still down at the last request).
       type: list
       elements: dict
     availability_percent:
@@ -183,7 +185,7 @@ summary:
     downtime_s: 15.62
     outages: [{start: "2026-01-27T10:15:00.212Z", end: "2026-01-27T10:15:15.832Z", duration_s: 15.62, failed_samples: 31,
                reasons: {"status 503": 20, "ConnectionRefusedError: [Errno 111] Connection refused": 11}, open: false}]
-    maintenance_window: {on: "2026-01-27T10:15:00Z", off: "2026-01-27T10:15:15Z", duration_s: 15.0}
+    maintenance_window: {"on": "2026-01-27T10:15:00Z", "off": "2026-01-27T10:15:15Z", duration_s: 15.0}
 """
 
 import json

@@ -185,7 +185,7 @@ def test_failed_deploy_report_files_artefacts_webhook_and_changelog(tmp_path: Pa
 
     # Again (same run id): the CHANGELOG entry is replaced, not doubled.
     _Capture.requests.clear()
-    proc, _ = run(tmp_path, FAILED_DEPLOY, extra)
+    proc, _output = run(tmp_path, FAILED_DEPLOY, extra)
     assert proc.returncode == 0
     assert changelog.read_text().count("BEGIN deploy run run-42") == 1
 
@@ -193,7 +193,7 @@ def test_failed_deploy_report_files_artefacts_webhook_and_changelog(tmp_path: Pa
 def test_a_failing_webhook_is_reported_not_raised(tmp_path: Path, webhook: str) -> None:
     _Capture.status = 500
     extra = failed_deploy_vars(tmp_path, webhook)
-    proc, _ = run(tmp_path, FAILED_DEPLOY, extra)
+    proc, _output = run(tmp_path, FAILED_DEPLOY, extra)
     assert proc.returncode == 0, proc.stdout[-3000:]
     report = json.loads((tmp_path / "reports" / "run-42-ablage-test.json").read_text())
     team = next(i for i in report["items"] if i["id"] == "team_informed")

@@ -64,17 +64,44 @@ def test_backups_are_private(host) -> None:
 
 
 # --------------------------------------------------------------------------- the checklist report
-REPORT_DIR = "/tmp/ablage-molecule/deploy-reports"
+REPORT_DIR = "/tmp/ablage-molecule/deploy-reports"  # noqa: S108 - the path converge.yml writes the reports to
 ENV_FILE = f"{PROJECT}/.env.production"
 SEED_ITEMS = {
-    "Tests bestanden", "Type Checking clean", "Linting clean", "Security Scan", "Migrations aktuell", "Backup erstellt",
-    "Rollback-Plan vorbereitet", "Environment Variables gesetzt", "Keine Secrets im Code", "SSL Zertifikate gültig",
-    "Docker Images gebaut", "GPU Verfügbarkeit", "Disk Space", "Memory", "1. Maintenance Mode aktivieren",
-    "2. Backup erstellen", "3. Services stoppen", "4. Deployment durchführen", "5. Health Checks",
-    "6. Maintenance Mode deaktivieren", "7. Smoke Tests", "Prometheus Targets", "Logs prüfen", "Response Times",
-    "GPU Memory", "Login funktioniert", "Dokument-Upload funktioniert", "OCR-Verarbeitung funktioniert",
-    "Export funktioniert", "Admin-Panel erreichbar", "Team informiert", "Release Notes erstellt",
-    "Changelog aktualisiert", "1. Sofortiger Rollback", "2. Datenbank Rollback",
+    "Tests bestanden",
+    "Type Checking clean",
+    "Linting clean",
+    "Security Scan",
+    "Migrations aktuell",
+    "Backup erstellt",
+    "Rollback-Plan vorbereitet",
+    "Environment Variables gesetzt",
+    "Keine Secrets im Code",
+    "SSL Zertifikate gültig",
+    "Docker Images gebaut",
+    "GPU Verfügbarkeit",
+    "Disk Space",
+    "Memory",
+    "1. Maintenance Mode aktivieren",
+    "2. Backup erstellen",
+    "3. Services stoppen",
+    "4. Deployment durchführen",
+    "5. Health Checks",
+    "6. Maintenance Mode deaktivieren",
+    "7. Smoke Tests",
+    "Prometheus Targets",
+    "Logs prüfen",
+    "Response Times",
+    "GPU Memory",
+    "Login funktioniert",
+    "Dokument-Upload funktioniert",
+    "OCR-Verarbeitung funktioniert",
+    "Export funktioniert",
+    "Admin-Panel erreichbar",
+    "Team informiert",
+    "Release Notes erstellt",
+    "Changelog aktualisiert",
+    "1. Sofortiger Rollback",
+    "2. Datenbank Rollback",
 }
 
 
@@ -87,10 +114,14 @@ def reports(host) -> list[tuple[str, dict]]:
 def deploy_report(host) -> tuple[str, dict]:
     """The report of converge's real 1.0.0 -> 1.1.0 deploy (the check run and the failed deploys have their own)."""
     found = [
-        (p, r) for p, r in reports(host)
-        if r["playbook"] == "deploy" and not r["check_mode"] and r["versions"]["to"] == "1.1.0" and r["result"] == "success"
+        (p, r)
+        for p, r in reports(host)
+        if r["playbook"] == "deploy"
+        and not r["check_mode"]
+        and r["versions"]["to"] == "1.1.0"
+        and r["result"] == "success"
     ]
-    assert len(found) == 1, [p for p, _ in reports(host)]
+    assert len(found) == 1, [p for p, _report in reports(host)]
     return found[0]
 
 
@@ -103,8 +134,15 @@ def test_report_has_every_checklist_item_with_evidence(host, deploy_report) -> N
     failed = [i for i in report["items"] if i["status"] == "not_checked"]
     assert not failed
     statuses = {i["item"]: i["status"] for i in report["items"]}
-    for item in SEED_ITEMS - {"Tests bestanden", "Type Checking clean", "Team informiert", "GPU Memory",
-                              "Security Scan", "1. Sofortiger Rollback", "2. Datenbank Rollback"}:
+    for item in SEED_ITEMS - {
+        "Tests bestanden",
+        "Type Checking clean",
+        "Team informiert",
+        "GPU Memory",
+        "Security Scan",
+        "1. Sofortiger Rollback",
+        "2. Datenbank Rollback",
+    }:
         assert statuses[item] == "checked", (item, statuses[item])
     assert report["run_id"] and report["who"] and report["started_at"] and report["finished_at"]
     assert report["versions"]["from"] == "1.0.0" and report["versions"]["to"] == "1.1.0"
@@ -153,9 +191,8 @@ def test_report_markdown_release_notes_and_changelog(host, deploy_report) -> Non
 
 
 def test_no_secret_in_any_report(host) -> None:
-    env = dict(
-        line.split("=", 1) for line in host.file(ENV_FILE).content_string.splitlines() if "=" in line and not line.startswith("#")
-    )
+    lines = host.file(ENV_FILE).content_string.splitlines()
+    env = dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
     secrets = [v for k, v in env.items() if any(w in k for w in ("PASSWORD", "SECRET", "KEY")) and len(v) >= 8]
     assert len(secrets) >= 4, sorted(env)
     files = host.check_output("find %s -type f", REPORT_DIR).split()
