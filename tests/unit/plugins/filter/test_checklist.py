@@ -267,3 +267,18 @@ def test_preflight_only_shows_the_planned_revisions_from_the_preview() -> None:
     assert "| Alembic revision | - |" in checklist.checklist_markdown(
         checklist.checklist_report({"playbook": "verify"})
     )
+
+
+def test_gpu_memory_with_a_gpu_is_checked_or_failed() -> None:
+    device = {
+        "name": "NVIDIA GeForce RTX 4080",
+        "memory_used_gb": 2.1,
+        "memory_total_gb": 16.0,
+        "memory_used_percent": 13.1,
+    }
+    registered = dict(REGISTERED, __verify_gpu={"device_count": 1, "devices": [device]})
+    gpu = by_id(checklist.checklist_report(evidence(registered=registered)))[("post_deployment", "gpu_memory")]
+    assert gpu["status"] == "checked" and "RTX 4080: 2.1 of 16.0 GB (13.1 %)" in gpu["evidence"]
+    registered["__verify_gpu"] = {"device_count": 1, "devices": [device], "failed": True, "failures": ["memory 91 %"]}
+    gpu = by_id(checklist.checklist_report(evidence(registered=registered)))[("post_deployment", "gpu_memory")]
+    assert gpu["status"] == "not_checked" and "memory 91 %" in gpu["evidence"]
