@@ -33,6 +33,8 @@ description:
   - >-
     What the annotation does to traffic is up to the ingress controller (ingress-nginx serves its custom error
     page for the listed codes); with this method the module verifies the ingress object, not HTTP answers.
+requirements:
+  - PyYAML, only for O(method=ingress) with a kubeconfig (ansible-core brings it on the controller).
 author:
   - ablage.ops maintainers (@ablage-system)
 extends_documentation_fragment:

@@ -40,6 +40,7 @@ DISTRIBUTION_OF_IMPORT = {
     "psycopg2": "psycopg2-binary",
     "pynvml": "nvidia-ml-py",
     "pglast": "pglast",
+    "yaml": "pyyaml",
 }
 # Executable -> distribution, for the pre-flight's quality commands (run on the controller).
 DISTRIBUTION_OF_TOOL = {
