@@ -23,6 +23,8 @@ import typing as t
 import urllib.error
 import urllib.request
 
+from ansible_collections.ablage.ops.plugins.module_utils._process import pid_alive
+
 Sample = t.Dict[str, t.Any]
 
 
@@ -179,21 +181,6 @@ def poll_loop(
             while not _Stop.requested and time.time() < next_at:
                 time.sleep(min(0.05, max(0.0, next_at - time.time())))
     return count
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped) counts as gone.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def detach(run: t.Callable[[], t.Any]) -> int:  # pragma: no cover - the daemon half is not traced

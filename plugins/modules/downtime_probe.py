@@ -195,7 +195,7 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ablage.ops.plugins.module_utils import _downtime
+from ansible_collections.ablage.ops.plugins.module_utils import _downtime, _process
 
 
 class DowntimeProbe:
@@ -223,7 +223,7 @@ class DowntimeProbe:
 
     def start(self) -> None:
         pid = self.read_pid()
-        if pid is not None and _downtime.pid_alive(pid):
+        if pid is not None and _process.pid_alive(pid):
             self.result.update(running=True, pid=pid)
             return
         self.result["changed"] = True
@@ -253,11 +253,11 @@ class DowntimeProbe:
         fd = os.open(self.pid_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump({"pid": pid, "url": params["url"], "started_at": _downtime.iso(time.time())}, handle)
-        self.result.update(running=_downtime.pid_alive(pid), pid=pid)
+        self.result.update(running=_process.pid_alive(pid), pid=pid)
 
     def stop(self) -> None:
         pid = self.read_pid()
-        running = pid is not None and _downtime.pid_alive(pid)
+        running = pid is not None and _process.pid_alive(pid)
         if pid is not None:
             self.result["pid"] = pid
         if running and not self.module.check_mode:

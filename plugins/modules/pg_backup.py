@@ -429,6 +429,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._postgres import (
     set_allow_connections,
     terminate_sessions,
 )
+from ansible_collections.ablage.ops.plugins.module_utils._process import pid_alive
 
 TOOL = "ablage.ops.pg_backup"
 MANIFEST_VERSION = 1
@@ -577,16 +578,6 @@ def compare_data(
 
 def format_revision(rows: list[str] | None) -> str | None:
     return ",".join(rows) if rows else None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def remove_path(path: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from reference_stack import Stack, require_stack, run_playbook, stack_lock
 
-from ansible_collections.ablage.ops.plugins.module_utils import _downtime
+from ansible_collections.ablage.ops.plugins.module_utils import _downtime, _process
 
 pytestmark = pytest.mark.stack
 
@@ -89,4 +89,4 @@ def test_maintenance_shows_up_as_the_downtime_users_saw(tmp_path: Path, stack: S
     assert set(outage["reasons"]) == {"status 503"} and not outage["open"]
     assert summary["maintenance_window"]["on"] == on
     assert stack.user_token not in proc.stdout and stack.user_token not in samples.read_text()
-    assert not _downtime.pid_alive(results["stop"]["pid"])
+    assert not _process.pid_alive(results["stop"]["pid"])

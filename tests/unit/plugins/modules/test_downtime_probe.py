@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.ablage.ops.plugins.module_utils import _downtime
+from ansible_collections.ablage.ops.plugins.module_utils import _downtime, _process
 from ansible_collections.ablage.ops.plugins.modules import downtime_probe
 
 
@@ -73,10 +73,10 @@ def test_start_observe_an_outage_stop(run_module: t.Any, tmp_path: Path, url: st
         "maintenance_off": "2026-01-27T10:15:02Z",
     }
     check = run_module(downtime_probe.main, stop_args, check_mode=True)
-    assert check["changed"] and _downtime.pid_alive(started["pid"])
+    assert check["changed"] and _process.pid_alive(started["pid"])
     stopped = run_module(downtime_probe.main, stop_args)
     assert stopped["changed"] and not stopped["running"]
-    assert not _downtime.pid_alive(started["pid"])
+    assert not _process.pid_alive(started["pid"])
     summary = stopped["summary"]
     assert summary["failed_samples"] >= 1 and summary["downtime_s"] > 0
     assert summary["outages"][0]["reasons"].get("status 503", 0) >= 1 and not summary["outages"][-1]["open"]
