@@ -220,21 +220,17 @@ class _Builder:
         )
 
         group = "3. Konfiguration"
-        config = self.gates("config")
-        for item_id, name, gate_name in (
-            ("environment", "Environment Variables gesetzt", "environment variables"),
-            ("no_secrets", "Keine Secrets im Code", "no secrets in code"),
-            ("tls", "SSL Zertifikate gültig", "TLS certificate"),
-        ):
-            matched = [g for g in config if g.get("gate") == gate_name]
-            self.add(
-                sec,
-                group,
-                item_id,
-                name,
-                self.gate_status(matched),
-                self.gate_evidence(matched, "not run (preflight_config)"),
-            )
+        self.add_gate_items(
+            sec,
+            group,
+            self.gates("config"),
+            (
+                ("environment", "Environment Variables gesetzt", "environment variables"),
+                ("no_secrets", "Keine Secrets im Code", "no secrets in code"),
+                ("tls", "SSL Zertifikate gültig", "TLS certificate"),
+            ),
+            "not run (preflight_config)",
+        )
 
         group = "4. Infrastructure"
         infra = self.gates("infra")
@@ -247,20 +243,25 @@ class _Builder:
             self.gate_status(images),
             self.gate_evidence(images, "not run (preflight_infra)"),
         )
-        for item_id, name, gate_name in (
-            ("gpu", "GPU Verfügbarkeit", "GPU"),
-            ("disk", "Disk Space", "disk space"),
-            ("memory", "Memory", "memory"),
-        ):
-            matched = [g for g in infra if g.get("gate") == gate_name]
-            self.add(
-                sec,
-                group,
-                item_id,
-                name,
-                self.gate_status(matched),
-                self.gate_evidence(matched, "not run (preflight_infra)"),
-            )
+        self.add_gate_items(
+            sec,
+            group,
+            infra,
+            (
+                ("gpu", "GPU Verfügbarkeit", "GPU"),
+                ("disk", "Disk Space", "disk space"),
+                ("memory", "Memory", "memory"),
+            ),
+            "not run (preflight_infra)",
+        )
+
+    def add_gate_items(
+        self, sec: str, group: str, gates: list[Dict], items: t.Iterable[tuple[str, str, str]], not_run: str
+    ) -> None:
+        """One checklist item per pre-flight gate name: (item id, seed name, gate name)."""
+        for item_id, name, gate_name in items:
+            matched = [g for g in gates if g.get("gate") == gate_name]
+            self.add(sec, group, item_id, name, self.gate_status(matched), self.gate_evidence(matched, not_run))
 
     def migration_verdict(self, preview: list[Dict], migration: t.Any) -> str:
         if preview:
