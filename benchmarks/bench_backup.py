@@ -334,20 +334,14 @@ def main() -> int:
     for comparison in only:
         runs = [r for r in results if r["comparison"] == comparison]
         summaries[comparison] = bl.summarize(runs, ["wall_s"], pairs[comparison])
-    data = {
+    benchmark = {
         "benchmark": "backup",
         "scale": args.scale,
         "database_size_bytes": size,
         "rounds": args.rounds,
         "restore_rounds": args.restore_rounds,
-        "machine": bl.machine(),
-        "elapsed_s": round(time.monotonic() - started, 1),
-        "runs": results,
-        "summaries": summaries,
-        **extra,
     }
-    print(json.dumps(summaries, indent=2))
-    bl.write_result(args.name, data)
+    bl.record(args.name, benchmark, started, results, {"summaries": summaries, **extra}, shown=summaries)
     return 0
 
 

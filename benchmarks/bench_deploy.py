@@ -191,18 +191,14 @@ def main() -> int:
         if c != b and c in contestants and b in contestants
     ]
     summary = bl.summarize([r for r in runs if r["ok"]], METRICS, pairs)
-    data = {
+    benchmark = {
         "benchmark": "deploy",
         "from_version": args.from_version,
         "to_version": args.to_version,
         "rounds": args.rounds,
-        "machine": bl.machine(),
-        "elapsed_s": round(time.monotonic() - started, 1),
-        "runs": runs,
-        **summary,
     }
-    print(json.dumps({"medians": summary["medians"], "ratios": summary["ratios"]}, indent=2))
-    bl.write_result(args.name, data)
+    shown = {"medians": summary["medians"], "ratios": summary["ratios"]}
+    bl.record(args.name, benchmark, started, runs, summary, shown=shown)
     return 0 if all(r["ok"] for r in runs) else 1
 
 

@@ -163,17 +163,8 @@ def main() -> int:
             "ansible_minus_checks_s": round(overhead, 3),
             "share_of_wall": round(overhead / ansible["wall_s"], 3),
         }
-    data = {
-        "benchmark": "preflight",
-        "version": args.version,
-        "rounds": args.rounds,
-        "machine": bl.machine(),
-        "elapsed_s": round(time.monotonic() - started, 1),
-        "runs": runs,
-        **summary,
-    }
-    print(json.dumps(summary, indent=2))
-    bl.write_result(args.name, data)
+    benchmark = {"benchmark": "preflight", "version": args.version, "rounds": args.rounds}
+    bl.record(args.name, benchmark, started, runs, summary)
     return 0 if all(r["ok"] for r in runs) else 1
 
 

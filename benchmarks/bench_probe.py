@@ -80,17 +80,7 @@ def main() -> int:
                 bl.log(f"round {number}: {result['contestant']}: task {result.get('task_s')} s")
                 runs.append(result)
     summary = bl.summarize([r for r in runs if r["ok"]], METRICS, [("health_probe", "uri_loop")])
-    data = {
-        "benchmark": "probe",
-        "urls": 20,
-        "rounds": args.rounds,
-        "machine": bl.machine(),
-        "elapsed_s": round(time.monotonic() - started, 1),
-        "runs": runs,
-        **summary,
-    }
-    print(json.dumps(summary, indent=2))
-    bl.write_result(args.name, data)
+    bl.record(args.name, {"benchmark": "probe", "urls": 20, "rounds": args.rounds}, started, runs, summary)
     return 0 if all(r["ok"] for r in runs) else 1
 
 

@@ -181,6 +181,26 @@ def write_result(name: str, data: Mapping[str, t.Any]) -> Path:
     return path
 
 
+def record(
+    name: str,
+    benchmark: Mapping[str, t.Any],
+    started: float,
+    runs: Sequence[Mapping[str, t.Any]],
+    summary: Mapping[str, t.Any],
+    shown: t.Any = None,
+) -> Path:
+    """Print the summary (or ``shown``) and write the result with the machine and the elapsed time."""
+    data = {
+        **benchmark,
+        "machine": machine(),
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "runs": list(runs),
+        **summary,
+    }
+    print(json.dumps(summary if shown is None else shown, indent=2))
+    return write_result(name, data)
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
