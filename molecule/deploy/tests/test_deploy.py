@@ -7,6 +7,7 @@ back), so everything here must hold in both states.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -66,42 +67,9 @@ def test_backups_are_private(host) -> None:
 # --------------------------------------------------------------------------- the checklist report
 REPORT_DIR = "/tmp/ablage-molecule/deploy-reports"  # noqa: S108 - the path converge.yml writes the reports to
 ENV_FILE = f"{PROJECT}/.env.production"
+SEED_ITEMS_FILE = Path(__file__).resolve().parents[3] / "tests" / "seed_checklist_items.txt"
 SEED_ITEMS = {
-    "Tests bestanden",
-    "Type Checking clean",
-    "Linting clean",
-    "Security Scan",
-    "Migrations aktuell",
-    "Backup erstellt",
-    "Rollback-Plan vorbereitet",
-    "Environment Variables gesetzt",
-    "Keine Secrets im Code",
-    "SSL Zertifikate gültig",
-    "Docker Images gebaut",
-    "GPU Verfügbarkeit",
-    "Disk Space",
-    "Memory",
-    "1. Maintenance Mode aktivieren",
-    "2. Backup erstellen",
-    "3. Services stoppen",
-    "4. Deployment durchführen",
-    "5. Health Checks",
-    "6. Maintenance Mode deaktivieren",
-    "7. Smoke Tests",
-    "Prometheus Targets",
-    "Logs prüfen",
-    "Response Times",
-    "GPU Memory",
-    "Login funktioniert",
-    "Dokument-Upload funktioniert",
-    "OCR-Verarbeitung funktioniert",
-    "Export funktioniert",
-    "Admin-Panel erreichbar",
-    "Team informiert",
-    "Release Notes erstellt",
-    "Changelog aktualisiert",
-    "1. Sofortiger Rollback",
-    "2. Datenbank Rollback",
+    line for line in SEED_ITEMS_FILE.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import typing as t
+from pathlib import Path
 
 from ansible_collections.ablage.ops.plugins.filter import checklist
 
@@ -109,42 +110,9 @@ def by_id(report: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
     return {(i["section"], i["id"]): i for i in report["items"]}
 
 
+SEED_ITEMS_FILE = Path(__file__).resolve().parents[3] / "seed_checklist_items.txt"
 SEED_ITEMS = {
-    "Tests bestanden",
-    "Type Checking clean",
-    "Linting clean",
-    "Security Scan",
-    "Migrations aktuell",
-    "Backup erstellt",
-    "Rollback-Plan vorbereitet",
-    "Environment Variables gesetzt",
-    "Keine Secrets im Code",
-    "SSL Zertifikate gültig",
-    "Docker Images gebaut",
-    "GPU Verfügbarkeit",
-    "Disk Space",
-    "Memory",
-    "1. Maintenance Mode aktivieren",
-    "2. Backup erstellen",
-    "3. Services stoppen",
-    "4. Deployment durchführen",
-    "5. Health Checks",
-    "6. Maintenance Mode deaktivieren",
-    "7. Smoke Tests",
-    "Prometheus Targets",
-    "Logs prüfen",
-    "Response Times",
-    "GPU Memory",
-    "Login funktioniert",
-    "Dokument-Upload funktioniert",
-    "OCR-Verarbeitung funktioniert",
-    "Export funktioniert",
-    "Admin-Panel erreichbar",
-    "Team informiert",
-    "Release Notes erstellt",
-    "Changelog aktualisiert",
-    "1. Sofortiger Rollback",
-    "2. Datenbank Rollback",
+    line for line in SEED_ITEMS_FILE.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")
 }
 
 
