@@ -27,6 +27,11 @@ description:
     V([docker, compose, run, --rm, -T, backend, alembic]).
   - The current revision is read from the version table with psycopg2 when O(database_url) is given (also needed to
     know whether a table has rows for C(SET NOT NULL)); otherwise from C(alembic current).
+  - Alembic calls that do not wait for each other run at the same time (behind C(docker compose run), each is a
+    container start). With O(database_url), the offline SQL up to O(revision) is rendered while C(alembic history)
+    reads the revision graph, so a check-mode preview needs one wave of Alembic calls and an upgrade two. That early
+    render is used only when it is the one the graph calls for, and discarded when nothing is pending; a relative
+    O(revision) (V(+1)) is rendered after the graph.
 author:
   - ablage.ops maintainers (@ablage-system)
 requirements:
@@ -332,6 +337,9 @@ class AlembicMigrateManager:
             env[self.params["database_url_env"]] = self.params["database_url"]
         self.env = env
         self.cli = AlembicCli(self._run, self._command(), self.params["config"], self.params["x_arguments"])
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+        # (start, destination, render) of the offline SQL started next to `alembic history`, see graph_and_current.
+        self.prefetched: tuple[tuple[str, ...], str, concurrent.futures.Future[tuple[bool, str, str]]] | None = None
 
     def _command(self) -> list[str]:
         if self.params["command"]:
@@ -376,24 +384,41 @@ class AlembicMigrateManager:
         return self.conn
 
     def graph_and_current(self) -> tuple[RevisionGraph, tuple[str, ...]]:
-        """The revision graph and the current revision; two alembic processes at once when both are needed."""
-        if self.params["database_url"]:
-            graph = self.cli.graph()
-            return graph, self.current(graph)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            history = pool.submit(self.cli.run, "history", "--verbose", what="reading the revision history")
-            current = pool.submit(self.cli.run, "current", what="reading the current revision")
+        """The revision graph and the current revision, starting the Alembic calls that need not wait at once.
+
+        Each Alembic call can be a container start (about a second), and the maintenance window waits for every
+        wave of them. Without database_url, ``history`` and ``current`` run together. With it, the revision is read
+        by SQL first, so the first offline render can run next to ``history``, to the revision spec as given (the
+        graph is not known yet; relative specs need it, so they wait). ``_render_range`` takes that result only
+        where it is the render the sequential path would start (same start, a literal destination that resolves to
+        the same target); otherwise, and when nothing is pending, it is discarded. An upgrade is then two waves
+        instead of three, a preview one instead of two.
+        """
+        history = self.pool.submit(self.cli.run, "history", "--verbose", what="reading the revision history")
+        if not self.params["database_url"]:
+            current = self.pool.submit(self.cli.run, "current", what="reading the current revision")
             graph = RevisionGraph.from_history(history.result())
             return graph, graph.parse_current(current.result())
+        try:
+            revs = self.version_table()
+        except (AlembicError, PsycopgError):
+            history.result()  # a failing `alembic history` is reported first, as when it ran first
+            raise
+        spec = self.params["revision"] or "head"
+        if self.action != "status" and not spec.startswith(("+", "-")):
+            self.prefetched = (revs, spec, self.pool.submit(self.cli.render, self.action, revs, spec))
+        graph = RevisionGraph.from_history(history.result())
+        return graph, self.known(graph, revs)
+
+    def version_table(self) -> tuple[str, ...]:
+        rows = alembic_revision(self._connection(), self.params["version_table"], self.params["version_table_schema"])
+        return tuple(rows or ())
 
     def current(self, graph: RevisionGraph) -> tuple[str, ...]:
-        if self.params["database_url"]:
-            rows = alembic_revision(
-                self._connection(), self.params["version_table"], self.params["version_table_schema"]
-            )
-            revs = tuple(rows or ())
-        else:
-            revs = self.cli.current(graph)
+        return self.known(graph, self.version_table() if self.params["database_url"] else self.cli.current(graph))
+
+    @staticmethod
+    def known(graph: RevisionGraph, revs: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [r for r in revs if r not in graph.revisions]
         if unknown:
             raise AlembicError(
@@ -419,7 +444,7 @@ class AlembicMigrateManager:
         remaining = list(pending)
         start = current
         while remaining:
-            ok, sql, reason = self.cli.render(self.action, start, dest)
+            ok, sql, reason = self._render_range(graph, start, dest)
             if ok:
                 parts.append(sql)
                 break
@@ -449,6 +474,16 @@ class AlembicMigrateManager:
         )
         findings: list[Finding] = analyze_sql(sql, row_probe=self.row_probe)
         self.result["destructive"] = [f.as_dict() for f in findings]
+
+    def _render_range(self, graph: RevisionGraph, start: tuple[str, ...], dest: str) -> tuple[bool, str, str]:
+        """``alembic <action> <start>:<dest> --sql``, or the same render started with the graph (graph_and_current)."""
+        prefetched, self.prefetched = self.prefetched, None
+        if prefetched is not None:
+            early_start, early_dest, early = prefetched
+            literal = early_dest in ("head", "heads", "base") or early_dest in graph.revisions
+            if early_start == start and literal and graph.resolve(early_dest, start) == graph.resolve(dest, start):
+                return early.result()
+        return self.cli.render(self.action, start, dest)
 
     def _render_each(
         self,
@@ -564,6 +599,7 @@ class AlembicMigrateManager:
         )
 
     def close(self) -> None:
+        self.pool.shutdown()  # waits for a render nobody needed (nothing pending, or an error came first)
         if self.conn is not None:
             self.conn.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import typing as t
 
 import psycopg2
@@ -42,6 +43,12 @@ class FakeAlembic:
         self.envs: list[dict[str, str]] = []
         self.migrate_rc = 0
         self.migrate_ignored = False
+        # ("start" | "end", subcommand) in the order they happened, across the module's threads.
+        self.events: list[tuple[str, str]] = []
+        # `history` waits (bounded) for an offline render to start, so running both at once is deterministic.
+        self.history_waits_for_render = False
+        self.render_started = threading.Event()
+        self.history_saw_render: bool | None = None
 
     def history(self) -> str:
         entries = []
@@ -53,6 +60,10 @@ class FakeAlembic:
 
     def render(self, verb: str, rng: str) -> tuple[int, str, str]:
         start, dummy, dest = rng.rpartition(":")
+        dest = ORDER[-1] if dest in ("head", "heads") else dest
+        unknown = [r for r in (start, dest) if r not in [*ORDER, "", "base"]]
+        if unknown:
+            return 1, "", f"FAILED: Can't locate revision identified by '{unknown[0]}'\n"
         i = ORDER.index(start) + 1 if start not in ("", "base") else 0
         j = ORDER.index(dest) + 1 if dest != "base" else 0
         out = ["BEGIN;"]
@@ -85,7 +96,33 @@ class FakeAlembic:
         args = argv[argv.index("alembic") + 1 :] if "alembic" in argv else argv[1:]
         while args and args[0] in ("-c", "-x"):
             args = args[2:]
+        self.events.append(("start", " ".join(args)))
+        try:
+            return self.answer(args, argv)
+        finally:
+            self.events.append(("end", " ".join(args)))
+
+    def waves(self) -> list[list[str]]:
+        """The alembic calls grouped into waves: a wave starts when no other call is running."""
+        waves: list[list[str]] = []
+        running = 0
+        for event, call in self.events:
+            if event == "start":
+                if not running:
+                    waves.append([])
+                waves[-1].append(call)
+                running += 1
+            else:
+                running -= 1
+        return waves
+
+    def answer(self, args: list[str], argv: list[str]) -> tuple[int, str, str]:
+        if args[-1:] == ["--sql"]:
+            self.render_started.set()
         if args == ["history", "--verbose"]:
+            if self.history_waits_for_render:
+                # Bounded: a module that renders only after the graph makes this False, not a hang.
+                self.history_saw_render = self.render_started.wait(10)
             return 0, self.history(), ""
         if args == ["current"]:
             return 0, f"{self.current} (head)\n" if self.current else "", "INFO  [alembic] Context impl\n"
@@ -359,3 +396,131 @@ def test_missing_pglast(run_module: Run, fake: FakeAlembic, monkeypatch: pytest.
     # Reading the state does not need pglast.
     fake.current = "0005"
     assert run_module(alembic_migrate.main, BASE).rc == 0
+
+
+# ------------------------------------------------------- the offline SQL rendered next to `alembic history`
+
+URL = "postgresql://app:pw@db:5432/ablage"
+
+
+@pytest.fixture
+def db(fake: FakeAlembic, monkeypatch: pytest.MonkeyPatch) -> FakeAlembic:
+    """database_url set: the version table follows the fake's revision; users has rows."""
+    monkeypatch.setattr(alembic_migrate, "connect", lambda **kw: FakeConn())
+    monkeypatch.setattr(
+        alembic_migrate, "alembic_revision", lambda c, table, schema: [fake.current] if fake.current else None
+    )
+    monkeypatch.setattr(alembic_migrate, "table_has_rows", lambda c, schema, table: table == "users")
+    return fake
+
+
+def sequential(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path before: every offline render starts after the graph is known (a prefetched one is ignored)."""
+    monkeypatch.setattr(
+        alembic_migrate.AlembicMigrateManager,
+        "_render_range",
+        lambda self, graph, start, dest: self.cli.render(self.action, start, dest),
+    )
+
+
+def test_database_url_renders_while_history_runs(run_module: Run, db: FakeAlembic) -> None:
+    db.current = "0004"
+    db.history_waits_for_render = True
+    result = run_module(alembic_migrate.main, dict(BASE, database_url=URL))
+    assert result.rc == 0, result.get("msg")
+    assert db.history_saw_render is True, "the offline SQL must start while `alembic history` runs"
+    # Two waves instead of three: graph and SQL at once, then the upgrade; the revisions are read by SQL.
+    assert [sorted(w) for w in db.waves()] == [["history --verbose", "upgrade 0004:head --sql"], ["upgrade 0005"]]
+    assert (result["current_before"], result["current_after"]) == ("0004", "0005")
+
+
+def test_preview_is_one_wave(run_module: Run, db: FakeAlembic) -> None:
+    db.current = "0003"
+    db.history_waits_for_render = True
+    preview = run_module(alembic_migrate.main, dict(BASE, database_url=URL, revision="0005"), check_mode=True)
+    assert preview.failed, "0004 drops a column"
+    assert db.history_saw_render is True
+    assert [sorted(w) for w in db.waves()] == [["history --verbose", "upgrade 0003:0005 --sql"]]
+
+
+SCENARIOS: dict[str, tuple[str | None, dict[str, t.Any], bool, bool]] = {
+    # name: (revision before, module arguments, check mode, whether the render started with the graph is used)
+    "refused, unrenderable 0002 and destructive": ("0001", {}, True, True),
+    "refused by revision id": ("0003", {"revision": "0004"}, False, True),
+    "allowed": ("0002", {"allow_destructive": True}, False, True),
+    "from base to heads": (None, {"revision": "heads", "allow_destructive": True}, False, True),
+    "downgrade to an id": ("0005", {"action": "downgrade", "revision": "0003"}, True, True),
+    "downgrade to base": ("0002", {"action": "downgrade", "revision": "base", "allow_destructive": True}, False, True),
+    "nothing pending": ("0005", {}, False, False),
+    "relative": ("0003", {"revision": "+1"}, True, False),
+    "ambiguous prefix": ("0003", {"revision": "000"}, True, False),
+    "unknown to the project": ("0009", {}, True, False),
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_same_result_as_rendering_after_the_graph(
+    run_module: Run, db: FakeAlembic, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    before, extra, check_mode, used = SCENARIOS[name]
+    db.current = before
+    early = run_module(alembic_migrate.main, dict(BASE, database_url=URL, **extra), check_mode=check_mode, diff=True)
+    early_renders = [c for c in db.calls if c[-1] == "--sql"]
+    sequential(monkeypatch)
+    db.current, db.calls = before, []
+    late = run_module(alembic_migrate.main, dict(BASE, database_url=URL, **extra), check_mode=check_mode, diff=True)
+    assert early == late
+    # Where it is used, the render started with the graph replaces the first one after it.
+    assert len(early_renders) == len([c for c in db.calls if c[-1] == "--sql"]) - used
+
+
+def test_fallback_renders_after_the_graph(run_module: Run, db: FakeAlembic) -> None:
+    db.current = "0003"
+    relative = run_module(alembic_migrate.main, dict(BASE, database_url=URL, revision="+1"), check_mode=True)
+    assert relative.failed
+    assert relative["pending"] == ["0004"]
+    assert [(f["kind"], f["revision"]) for f in relative["destructive"]] == [("drop_column", "0004")]
+    # +N needs the graph: nothing is rendered before it, then the range to the resolved id.
+    assert [c[3:] for c in db.calls] == [["history", "--verbose"], ["upgrade", "0003:0004", "--sql"]]
+
+    db.calls = []
+    down = run_module(alembic_migrate.main, dict(BASE, database_url=URL, action="downgrade", revision="-1"))
+    assert down.rc == 0, down.get("msg")
+    assert down["current_after"] == "0002"
+    assert [c[3:] for c in db.calls] == [
+        ["history", "--verbose"],
+        ["downgrade", "0003:0002", "--sql"],
+        ["downgrade", "0002"],
+    ]
+
+    db.calls = []
+    ambiguous = run_module(alembic_migrate.main, dict(BASE, database_url=URL, revision="000"), check_mode=True)
+    assert "revision '000' is ambiguous: it matches 0001, 0002, 0003, 0004, 0005" in ambiguous["msg"]
+
+
+def test_status_and_cli_current_render_nothing_early(run_module: Run, db: FakeAlembic) -> None:
+    db.current = "0003"
+    status = run_module(alembic_migrate.main, dict(BASE, database_url=URL, action="status"))
+    assert status["pending"] == ["0004", "0005"]
+    assert [c[3:] for c in db.calls] == [["history", "--verbose"]]
+    db.calls = []
+    # Without database_url the revision comes from `alembic current`, next to `history`; the SQL follows.
+    preview = run_module(alembic_migrate.main, BASE, check_mode=True)
+    assert preview.failed
+    assert sorted(c[3:] for c in db.calls[:2]) == [["current"], ["history", "--verbose"]]
+    assert db.events[-2:] == [("start", "upgrade 0003:0005 --sql"), ("end", "upgrade 0003:0005 --sql")]
+
+
+def test_a_failing_history_is_reported_before_a_database_error(
+    run_module: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        AnsibleModule, "run_command", lambda self, argv, **kw: (1, "", "FAILED: No config file 'x.ini' found\n")
+    )
+
+    def refuse(*args: t.Any, **kwargs: t.Any) -> None:
+        raise psycopg2.OperationalError("connection refused")
+
+    monkeypatch.setattr(alembic_migrate, "connect", refuse)
+    result = run_module(alembic_migrate.main, dict(BASE, database_url=URL))
+    assert "while reading the revision history: FAILED: No config file 'x.ini' found" in result["msg"]
