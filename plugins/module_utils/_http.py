@@ -341,3 +341,41 @@ def json_subset_mismatch(expected: t.Any, actual: t.Any, path: str = "$") -> str
     if not same:
         return f"{path}: expected {_short(expected)}, got {_short(actual)}"
     return None
+
+
+def json_at(path: str, document: t.Any) -> tuple[bool, t.Any]:
+    """The value at ``path`` of ``document``: (found, value).
+
+    ``path`` is dotted: object keys, and list indexes as integers (``data.alerts``, ``items.0.state``);
+    ``""`` or ``$`` is the document itself, and a leading ``$.`` is allowed.
+    """
+    value = document
+    inner = path.strip().lstrip("$").lstrip(".")
+    for part in inner.split(".") if inner else []:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.lstrip("-").isdigit() and -len(value) <= int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return False, None
+    return True, value
+
+
+def json_forbidden_items(path: str, match: t.Any, document: t.Any) -> str | None:
+    """Explain which items of the list at ``path`` of ``document`` ``match`` selects; None when none does.
+
+    An item is selected when ``match`` is contained in it as in :func:`json_subset_mismatch`, so
+    ``{}`` selects every item (the list must be empty). A path that does not lead to a list is a problem too.
+    """
+    inner = path.strip().lstrip("$").lstrip(".")
+    shown = f"$.{inner}" if inner else "$"
+    found, items = json_at(path, document)
+    if not found:
+        return f"{shown}: missing (expected a list)"
+    if not isinstance(items, list):
+        return f"{shown}: expected a list, got {_short(items)}"
+    hits = [index for index, item in enumerate(items) if json_subset_mismatch(match, item) is None]
+    if not hits:
+        return None
+    where = ", ".join(f"{shown}[{index}]" for index in hits[:5]) + (", ..." if len(hits) > 5 else "")
+    return f"{len(hits)} forbidden item(s) matching {_short(match)} at {where}; first: {_short(items[hits[0]])}"

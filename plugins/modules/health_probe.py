@@ -11,8 +11,10 @@ short_description: Probe many HTTP health endpoints at once, with status, JSON a
 version_added: 0.1.0
 description:
   - Sends one request to each URL, all URLs concurrently (one thread per URL, up to O(concurrency)), and checks
-    the answer against an expected status, an expected JSON subset and a maximum latency.
-  - Retries a URL on connection errors, unexpected status or JSON mismatch, with O(delay) seconds between tries,
+    the answer against an expected status, an expected JSON subset, items that must not be in a JSON list (such as
+    firing alerts) and a maximum latency.
+  - Retries a URL on connection errors, unexpected status, JSON mismatch or a forbidden item, with O(delay) seconds
+    between tries,
     until it passes, O(attempts) tries are used, or O(total_timeout) seconds have passed. This replaces fixed
     C(sleep)s before health checks.
   - Returns what every URL answered, also when the module fails, and fails naming every URL that did not pass and why.
@@ -62,6 +64,19 @@ options:
       expected_json:
         description: Expected JSON subset; defaults to O(expected_json).
         type: raw
+      forbidden_items:
+        description: Items that must not be in lists of the answer; defaults to O(forbidden_items).
+        type: list
+        elements: dict
+        suboptions:
+          path:
+            description: Where the list is, as in O(forbidden_items[].path).
+            type: str
+            default: $
+          match:
+            description: JSON subset that selects a forbidden item, as in O(forbidden_items[].match).
+            type: raw
+            default: {}
       max_latency_ms:
         description: Latency limit in milliseconds; defaults to O(max_latency_ms).
         type: float
@@ -97,6 +112,27 @@ options:
         other values must be equal. A string is parsed as JSON first.
       - When set, a response that is not JSON fails.
     type: raw
+  forbidden_items:
+    description:
+      - Lists in the JSON answer that must not hold certain items, for example no firing alert. Each entry names a
+        list by its O(forbidden_items[].path) and the items it must not hold by O(forbidden_items[].match).
+      - The URL fails (and is retried like a JSON mismatch) while any entry finds an item; the reason names where.
+      - When set, a response that is not JSON fails, and so does a path that does not lead to a list.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description:
+          - Where the list is in the answer, dotted; object keys, and list indexes as integers (V(data.alerts)).
+          - V($) (or an empty string) is the answer itself, and a leading V($.) is allowed.
+        type: str
+        default: $
+      match:
+        description:
+          - JSON subset that selects a forbidden item, matched like O(expected_json) (extra keys are fine).
+          - V({}) selects every item, so the list must be empty. A string is parsed as JSON first.
+        type: raw
+        default: {}
   max_latency_ms:
     description:
       - Highest acceptable latency (request sent to body read) of the last try, in milliseconds.
@@ -171,6 +207,18 @@ EXAMPLES = r"""
     url: http://127.0.0.1:9090/api/v1/targets?state=active
     expected_json:
       status: success
+
+- name: "Grafana: the dashboard exists, and no unsilenced alert fires on it (Alertmanager v2 API)"
+  ablage.ops.health_probe:
+    base_url: http://127.0.0.1:3000
+    bearer_token: "{{ grafana_token }}"
+    targets:
+      - url: /api/dashboards/uid/system-overview
+        expected_json: {dashboard: {uid: system-overview}}
+      - url: /api/alertmanager/grafana/api/v2/alerts?active=true&silenced=false&inhibited=false
+        forbidden_items:
+          - path: $
+            match: {annotations: {__dashboardUid__: system-overview}}
 
 - name: A POST endpoint with a JSON body
   ablage.ops.health_probe:
@@ -276,12 +324,21 @@ from ansible_collections.ablage.ops.plugins.module_utils._http import (
     HttpClient,
     HttpConnectionError,
     HttpResponse,
+    json_forbidden_items,
     json_subset_mismatch,
     retry_until,
     tls_argument_spec,
 )
 
 _CONTENT_PREVIEW = 1024
+
+
+def _forbidden_items_spec() -> dict[str, t.Any]:
+    return {
+        "type": "list",
+        "elements": "dict",
+        "options": {"path": {"type": "str", "default": "$"}, "match": {"type": "raw", "default": {}}},
+    }
 
 
 def _maybe_json(value: t.Any) -> t.Any:
@@ -307,6 +364,13 @@ class Target:
         self.body: t.Any = _maybe_json(pick("body"))
         self.status_code: list[int] = list(pick("status_code"))
         self.expected_json: t.Any = _maybe_json(pick("expected_json"))
+        self.forbidden_items: list[dict[str, t.Any]] = [
+            {
+                "path": entry.get("path") or "$",
+                "match": {} if entry.get("match") is None else _maybe_json(entry["match"]),
+            }
+            for entry in pick("forbidden_items") or []
+        ]
         self.max_latency_ms: float | None = pick("max_latency_ms")
         self.headers: dict[str, str] = {str(k): str(v) for k, v in (defaults["headers"] or {}).items()}
         self.headers.update({str(k): str(v) for k, v in (spec.get("headers") or {}).items()})
@@ -326,6 +390,7 @@ class HealthProber:
             "body": params["body"],
             "status_code": params["status_code"],
             "expected_json": params["expected_json"],
+            "forbidden_items": params["forbidden_items"],
             "max_latency_ms": params["max_latency_ms"],
             "headers": params["headers"],
         }
@@ -370,6 +435,15 @@ class HealthProber:
             problem = json_subset_mismatch(target.expected_json, body)
             if problem:
                 record["reason"] = f"JSON mismatch: {problem}"
+                return record, False
+        if target.forbidden_items:
+            if not is_json:
+                record["reason"] = "response is not JSON, but forbidden_items is set"
+                return record, False
+            problems = [json_forbidden_items(entry["path"], entry["match"], body) for entry in target.forbidden_items]
+            found = [problem for problem in problems if problem]
+            if found:
+                record["reason"] = "forbidden: " + "; ".join(found)
                 return record, False
         record["reason"] = "ok"
         return record, True
@@ -447,6 +521,7 @@ def main() -> None:
                 "body": {"type": "raw"},
                 "status_code": {"type": "list", "elements": "int"},
                 "expected_json": {"type": "raw"},
+                "forbidden_items": _forbidden_items_spec(),
                 "max_latency_ms": {"type": "float"},
                 "headers": {"type": "dict", "no_log": True},
             },
@@ -456,6 +531,7 @@ def main() -> None:
         "body": {"type": "raw"},
         "status_code": {"type": "list", "elements": "int", "default": [200]},
         "expected_json": {"type": "raw"},
+        "forbidden_items": _forbidden_items_spec(),
         "max_latency_ms": {"type": "float"},
         "headers": {"type": "dict", "default": {}, "no_log": True},
         "bearer_token": {"type": "str", "no_log": True},

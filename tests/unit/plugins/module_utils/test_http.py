@@ -13,6 +13,8 @@ from ansible_collections.ablage.ops.plugins.module_utils._http import (
     HttpConnectionError,
     HttpResponse,
     join_url,
+    json_at,
+    json_forbidden_items,
     json_subset_mismatch,
     retry_until,
 )
@@ -271,6 +273,63 @@ def test_retry_until_always_tries_once() -> None:
 )
 def test_json_subset_mismatch(expected: t.Any, actual: t.Any, problem: str | None) -> None:
     assert json_subset_mismatch(expected, actual) == problem
+
+
+@pytest.mark.parametrize(
+    ("path", "document", "found"),
+    [
+        ("", [1], (True, [1])),
+        ("$", {"a": 1}, (True, {"a": 1})),
+        ("data.alerts", {"data": {"alerts": []}}, (True, [])),
+        ("$.data.alerts", {"data": {"alerts": [1]}}, (True, [1])),
+        ("items.1.state", {"items": [{"state": "a"}, {"state": "b"}]}, (True, "b")),
+        ("items.-1", {"items": [1, 2]}, (True, 2)),
+        ("items.2", {"items": [1, 2]}, (False, None)),
+        ("data.missing", {"data": {}}, (False, None)),
+        ("data.x", {"data": [1]}, (False, None)),
+        ("a", "text", (False, None)),
+    ],
+)
+def test_json_at(path: str, document: t.Any, found: tuple[bool, t.Any]) -> None:
+    assert json_at(path, document) == found
+
+
+ALERTS = [
+    {"labels": {"alertname": "HighGPUMemory"}, "annotations": {"__dashboardUid__": "system-overview"}},
+    {"labels": {"alertname": "QueueBacklog"}, "annotations": {"__dashboardUid__": "ocr-pipeline"}},
+    {"labels": {"alertname": "DiskFull"}, "annotations": {}},
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "match", "document", "problem"),
+    [
+        ("$", {}, [], None),
+        ("", {}, [{"a": 1}], '1 forbidden item(s) matching {} at $[0]; first: {"a": 1}'),
+        ("$", {"annotations": {"__dashboardUid__": "nope"}}, ALERTS, None),
+        (
+            "$",
+            {"annotations": {"__dashboardUid__": "ocr-pipeline"}},
+            ALERTS,
+            '1 forbidden item(s) matching {"annotations": {"__dashboardUid__": "ocr-pipeline"}} at $[1]; first: '
+            + _http._short(ALERTS[1]),
+        ),
+        ("data.alerts", {"state": "firing"}, {"data": {"alerts": [{"state": "inactive"}]}}, None),
+        (
+            "data.alerts",
+            {"state": "firing"},
+            {"data": {"alerts": [{"state": "firing", "n": i} for i in range(7)]}},
+            (
+                '7 forbidden item(s) matching {"state": "firing"} at $.data.alerts[0], $.data.alerts[1], '
+                '$.data.alerts[2], $.data.alerts[3], $.data.alerts[4], ...; first: {"n": 0, "state": "firing"}'
+            ),
+        ),
+        ("data.alerts", {}, {"data": {}}, "$.data.alerts: missing (expected a list)"),
+        ("$.data", {}, {"data": {"alerts": []}}, '$.data: expected a list, got {"alerts": []}'),
+    ],
+)
+def test_json_forbidden_items(path: str, match: t.Any, document: t.Any, problem: str | None) -> None:
+    assert json_forbidden_items(path, match, document) == problem
 
 
 def test_tls_context_built_once_and_bad_ca_reported(tmp_path: t.Any) -> None:

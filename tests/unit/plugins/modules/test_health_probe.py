@@ -94,6 +94,88 @@ def test_failure_lists_every_failed_url_and_keeps_results(run_module: Run, backe
     assert result["results"][0]["ok"] is True
 
 
+FIRING = {"labels": {"alertname": "HighGPUMemory"}, "annotations": {"__dashboardUid__": "system-overview"}}
+
+
+def test_forbidden_items_absent_passes(run_module: Run, backend: Backend) -> None:
+    backend.script("GET", "/alerts", backend.Reply(200, []))
+    backend.script("GET", "/prom", backend.Reply(200, {"data": {"alerts": [{"state": "inactive"}]}}))
+    result = run_module(
+        health_probe.main,
+        {
+            "base_url": backend.url,
+            "targets": [
+                {"url": "/alerts", "forbidden_items": [{}]},
+                {"url": "/prom", "forbidden_items": [{"path": "data.alerts", "match": {"state": "firing"}}]},
+            ],
+        },
+    )
+    assert result.rc == 0, result["msg"]
+    assert [r["reason"] for r in result["results"]] == ["ok", "ok"]
+
+
+def test_forbidden_item_fails_naming_where_and_what(run_module: Run, backend: Backend) -> None:
+    backend.script("GET", "/alerts", backend.Reply(200, [{"labels": {"alertname": "DiskFull"}}, FIRING]))
+    result = run_module(
+        health_probe.main,
+        {
+            "url": [f"{backend.url}/alerts"],
+            # module-level, the match given as a JSON string
+            "forbidden_items": [{"match": '{"annotations": {"__dashboardUid__": "system-overview"}}'}],
+        },
+    )
+    assert result.rc == 1
+    entry = result["results"][0]
+    assert entry["ok"] is False
+    assert entry["reason"].startswith(
+        'forbidden: 1 forbidden item(s) matching {"annotations": {"__dashboardUid__": "system-overview"}} '
+        "at $[1]; first: "
+    )
+    assert entry["json"][1] == FIRING
+    assert entry["reason"] in result["msg"]
+
+
+def test_forbidden_items_every_entry_is_checked_and_target_overrides_module(run_module: Run, backend: Backend) -> None:
+    backend.script("GET", "/alerts", backend.Reply(200, {"data": {"alerts": [FIRING]}}))
+    result = run_module(
+        health_probe.main,
+        {
+            "base_url": backend.url,
+            "forbidden_items": [{"path": "data.alerts"}],
+            "url": ["/alerts"],
+            "targets": [
+                {"url": "/alerts", "name": "ocr only", "forbidden_items": [{"path": "data.alerts", "match": {"x": 1}}]},
+                {"url": "/alerts", "name": "none", "forbidden_items": []},
+                {"url": "/alerts", "name": "two", "forbidden_items": [{"path": "data.alerts"}, {"path": "data.nope"}]},
+            ],
+        },
+    )
+    assert result.rc == 1
+    reasons = {r["name"]: r["reason"] for r in result["results"]}
+    assert reasons["/alerts"].startswith("forbidden: 1 forbidden item(s) matching {} at $.data.alerts[0]")
+    assert reasons["ocr only"] == "ok"
+    assert reasons["none"] == "ok"
+    assert reasons["two"].startswith("forbidden: 1 forbidden item(s) matching {} at $.data.alerts[0]; first: ")
+    assert reasons["two"].endswith("; $.data.nope: missing (expected a list)")
+
+
+def test_forbidden_item_is_retried_until_gone(run_module: Run, backend: Backend) -> None:
+    backend.script("GET", "/alerts", backend.Reply(200, [FIRING]), backend.Reply(200, [FIRING]), backend.Reply(200, []))
+    result = run_module(
+        health_probe.main,
+        {"url": [f"{backend.url}/alerts"], "forbidden_items": [{}], "attempts": 5, "delay": 0.05},
+    )
+    assert result.rc == 0
+    assert result["results"][0]["attempts"] == 3
+
+
+def test_forbidden_items_need_json(run_module: Run, backend: Backend) -> None:
+    backend.script("GET", "/html", backend.Reply(200, "<html>login</html>"))
+    result = run_module(health_probe.main, {"url": [f"{backend.url}/html"], "forbidden_items": [{}]})
+    assert result.rc == 1
+    assert result["results"][0]["reason"] == "response is not JSON, but forbidden_items is set"
+
+
 def test_expected_json_given_as_string(run_module: Run, backend: Backend) -> None:
     result = run_module(
         health_probe.main,
