@@ -9,7 +9,9 @@ an index, and sets users.email NOT NULL (destructive only when users has rows);
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 import typing as t
@@ -200,3 +202,150 @@ def test_through_ansible(ansible_cli: t.Any, pg_server: t.Any, fresh_db: str, ar
     assert result.result["current_after"] == "0001"
     assert pg_server.password not in result.stdout
     assert revision(pg_server, fresh_db) == "0001"
+
+
+# ------------------------------------------------------- the offline SQL rendered next to `alembic history`
+
+# A command prefix that runs alembic and logs each call's arguments, start and end (monotonic clock).
+# With HISTORY_WAITS_FOR_RENDER set, `history` first waits (bounded) until a `--sql` render has started, so
+# running both at once shows deterministically; a module that renders after the graph makes it wait in vain.
+WRAPPER = """
+import json, os, subprocess, sys, time
+log, args = sys.argv[1], sys.argv[2:]
+start = time.monotonic()
+if args[-1] == "--sql":
+    open(log + ".render", "a").close()
+elif "history" in args and os.environ.get("HISTORY_WAITS_FOR_RENDER"):
+    while not os.path.exists(log + ".render") and time.monotonic() < start + 30:
+        time.sleep(0.01)
+rc = subprocess.call([sys.executable, "-m", "alembic", *args])
+with open(log, "a") as out:
+    out.write(json.dumps({"call": " ".join(args[2:]), "start": start, "end": time.monotonic()}) + "\\n")
+sys.exit(rc)
+"""
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> t.Callable[[], list[dict[str, t.Any]]]:
+    """The calls logged by WRAPPER so far, in the order they started; consumed by each read."""
+    log = tmp_path / "calls.jsonl"
+
+    def read() -> list[dict[str, t.Any]]:
+        calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        log.unlink(missing_ok=True)
+        (tmp_path / "calls.jsonl.render").unlink(missing_ok=True)
+        return sorted(calls, key=lambda c: c["start"])
+
+    (tmp_path / "wrapper.py").write_text(WRAPPER)
+    read.command = [sys.executable, str(tmp_path / "wrapper.py"), str(log)]  # type: ignore[attr-defined]
+    return read
+
+
+def waves(calls: list[dict[str, t.Any]]) -> list[list[str]]:
+    """Calls grouped into waves: a wave starts when no earlier call is still running."""
+    grouped: list[list[str]] = []
+    running_until = float("-inf")
+    for call in calls:
+        if call["start"] >= running_until:
+            grouped.append([])
+        grouped[-1].append(call["call"])
+        running_until = max(running_until, call["end"])
+    return [sorted(wave) for wave in grouped]
+
+
+def sequential(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path before: every offline render starts after the graph is known (a prefetched one is ignored)."""
+    monkeypatch.setattr(
+        alembic_migrate.AlembicMigrateManager,
+        "_render_range",
+        lambda self, graph, start, dest: self.cli.render(self.action, start, dest),
+    )
+
+
+def test_offline_sql_renders_while_history_runs(
+    run_module: t.Any, pg_server: t.Any, fresh_db: str, args: dict[str, t.Any], logged: t.Any
+) -> None:
+    alembic(pg_server, fresh_db, "upgrade", "0002")
+    wanted = dict(args, command=logged.command, environment={"HISTORY_WAITS_FOR_RENDER": "1"}, allow_destructive=True)
+    result = run_module(alembic_migrate.main, wanted)
+    assert result.rc == 0, result.get("msg")
+    assert (result["current_before"], result["current_after"]) == ("0002", "0004")
+    # Two waves, not three: the graph and the offline SQL at once, then the upgrade (revisions read by SQL).
+    assert waves(logged()) == [["history --verbose", "upgrade 0002:head --sql"], ["upgrade 0004"]]
+
+    # A check-mode preview (the pre-flight gate) is one wave.
+    alembic(pg_server, fresh_db, "downgrade", "0002")
+    preview = run_module(alembic_migrate.main, dict(wanted, allow_destructive=False), check_mode=True)
+    assert preview.failed
+    assert "1 destructive statement(s) (drop_column users.legacy_flag in revision 0004)" in preview["msg"]
+    assert waves(logged()) == [["history --verbose", "upgrade 0002:head --sql"]]
+
+
+SCENARIOS: dict[str, tuple[str, bool, dict[str, t.Any], bool]] = {
+    # name: (revision before, whether users has a row, module arguments, check mode)
+    "refused: unrenderable 0002, SET NOT NULL on rows, DROP COLUMN": ("0001", True, {}, True),
+    "allowed: applied": ("0002", True, {"allow_destructive": True}, False),
+    "downgrade to an id": ("0004", False, {"action": "downgrade", "revision": "0002"}, True),
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_same_result_as_rendering_after_the_graph(
+    run_module: t.Any,
+    pg_server: t.Any,
+    fresh_db: str,
+    args: dict[str, t.Any],
+    logged: t.Any,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+) -> None:
+    before, rows, extra, check_mode = SCENARIOS[name]
+    results = []
+    for db, path in ((fresh_db, "early"), (fresh_db + "_seq", "sequential")):
+        if path == "sequential":
+            pg_server.execute("postgres", f'CREATE DATABASE "{db}"')  # dropped with fresh_db (same prefix)
+            sequential(monkeypatch)
+        alembic(pg_server, db, "upgrade", before)
+        if rows:
+            pg_server.execute(db, "INSERT INTO users (email) VALUES ('a@example.invalid')")
+        url = pg_server.url(db).replace("postgresql://", "postgresql+psycopg2://")
+        wanted = dict(args, database_url=url, command=logged.command, **extra)
+        results.append((run_module(alembic_migrate.main, wanted, check_mode=check_mode, diff=True), logged()))
+        results[-1][0].pop("_raw")
+    (early, early_calls), (late, late_calls) = results
+    assert early == late
+    # The early render took the place of the first render after the graph.
+    renders = [c["call"] for c in early_calls if c["call"].endswith("--sql")]
+    assert len(renders) == len([c for c in late_calls if c["call"].endswith("--sql")]) - 1
+
+
+def test_relative_revision_and_prefix_render_after_the_graph(
+    run_module: t.Any, pg_server: t.Any, fresh_db: str, args: dict[str, t.Any], logged: t.Any, tmp_path: Path
+) -> None:
+    alembic(pg_server, fresh_db, "upgrade", "0002")
+    relative = run_module(alembic_migrate.main, dict(args, command=logged.command, revision="+1"), check_mode=True)
+    assert relative.rc == 0, relative.get("msg")
+    assert (relative["pending"], relative["destructive"]) == (["0003"], [])
+    assert "CREATE TABLE tags" in relative["sql"]
+    # +1 needs the graph: nothing renders before it.
+    assert waves(logged()) == [["history --verbose"], ["upgrade 0002:0003 --sql"]]
+
+    # A unique prefix is resolved by the graph: the early render (to the prefix as given) is not used.
+    project = tmp_path / "project"
+    shutil.copytree(ALEMBIC_PROJECT, project)
+    script = project / "migrations" / "versions" / "0004_drop_legacy_flag.py"
+    script.write_text(script.read_text().replace('revision = "0004"', 'revision = "0004dropflag"'))
+    alembic(pg_server, fresh_db, "upgrade", "0003")
+    prefix = dict(args, config=str(project / "alembic.ini"), command=logged.command, revision="0004")
+    preview = run_module(alembic_migrate.main, prefix, check_mode=True)
+    assert preview.failed
+    assert (preview["pending"], preview["target"]) == (["0004dropflag"], "0004dropflag")
+    assert [(f["kind"], f["revision"]) for f in preview["destructive"]] == [("drop_column", "0004dropflag")]
+    assert "refusing to upgrade from 0003 to 0004dropflag" in preview["msg"]
+    calls = logged()
+    assert [c["call"] for c in calls if c["call"].endswith("--sql")] == [
+        "upgrade 0003:0004 --sql",
+        "upgrade 0003:0004dropflag --sql",
+    ]
+    history = next(c for c in calls if c["call"] == "history --verbose")
+    assert calls[-1]["start"] >= history["end"], "the render that is used starts after the graph"
