@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import typing as t
+from urllib.parse import unquote
 
 CHECKED = "checked"
 NOT_CHECKED = "not_checked"
@@ -478,14 +479,28 @@ class _Builder:
         sec = "post_deployment"
         group = "1. Monitoring"
         grafana = self.r("__verify_grafana")
-        self.add(
-            sec,
-            group,
-            "grafana",
-            "Grafana Dashboards (System Overview grün, OCR Pipeline aktiv, keine Alerts)",
-            self.status_of(grafana) if _ran(grafana) else NOT_RUN,
-            "Grafana checked" if _ran(grafana) else "not run: no Grafana is configured for this host (verify role)",
-        )
+        if _ran(grafana):
+            evidence, details = _grafana_evidence(grafana)
+            self.add(
+                sec,
+                group,
+                "grafana",
+                GRAFANA_ITEM,
+                self.status_of(grafana),
+                evidence,
+                **details,
+            )
+        else:
+            self.add(
+                sec,
+                group,
+                "grafana",
+                GRAFANA_ITEM,
+                NOT_RUN,
+                "not run: no Grafana is configured for this host (verify_grafana_url is empty)"
+                if isinstance(grafana, dict) and grafana.get("skipped")
+                else self.plan_or_not_run("the Grafana check"),
+            )
         targets = self.r("__verify_prom_targets")
         alerts = self.r("__verify_prom_alerts")
         active = _get(targets, "json", "data", "activeTargets", default=[])
@@ -692,6 +707,66 @@ class _Builder:
         )
 
 
+GRAFANA_ITEM = "Grafana Dashboards (System Overview grün, OCR Pipeline aktiv, keine Alerts)"
+
+
+def _grafana_evidence(probe: Dict) -> tuple[str, Dict]:
+    """What the verify role's one health_probe of Grafana saw: health, each dashboard, the firing alerts.
+
+    The targets are told apart by URL (roles/verify/vars/main.yml builds them): ``/api/health``,
+    ``/api/dashboards/uid/<uid>``, and the alerts endpoint (Alertmanager v2: a list of firing alerts).
+    """
+    parts: list[str] = []
+    details: Dict = {"dashboards": {}, "firing_alerts": []}
+    alert_results: list[Dict] = []
+    for result in _get(probe, "results", default=[]):
+        if not isinstance(result, dict):
+            continue
+        url = str(result.get("url") or "")
+        body = result.get("json")
+        if re.search(r"/api/health/?$", url):
+            details["version"] = _get(body, "version")
+            details["database"] = _get(body, "database")
+            parts.append(
+                f"Grafana {details['version'] or '?'}, database {details['database'] or '?'}"
+                + ("" if result.get("ok") else f" (FAILED: {result.get('reason')})")
+            )
+        elif "/api/dashboards/uid/" in url:
+            uid = unquote(url.rsplit("/api/dashboards/uid/", 1)[1].split("?", maxsplit=1)[0])
+            title = _get(body, "dashboard", "title")
+            found = bool(result.get("ok"))
+            details["dashboards"][uid] = {"found": found, "title": title}
+            name = title or re.sub(r"^dashboard (.*) \(uid .*\)$", r"\1", str(result.get("name") or uid))
+            if found:
+                state = "found"
+            elif result.get("status") == 404:
+                state = "NOT FOUND (404)"
+            else:
+                state = f"not confirmed ({result.get('reason')})"
+            parts.append(f"dashboard {name} ({uid}) {state}")
+        else:
+            alert_results.append(result)
+    titles = {uid: board["title"] or uid for uid, board in details["dashboards"].items()}
+    for result in alert_results:
+        body = result.get("json")
+        alerts = [a for a in body if isinstance(a, dict)] if isinstance(body, list) else []
+        names = []
+        for alert in alerts:
+            uid = _get(alert, "annotations", "__dashboardUid__")
+            names.append(
+                str(_get(alert, "labels", "alertname", default="?"))
+                + (f" (dashboard {titles.get(uid, uid)})" if uid else "")
+            )
+        details["firing_alerts"] = names
+        if result.get("status") == 200 and isinstance(body, list):
+            parts.append(f"{len(names)} firing alert(s)" + (f": {', '.join(names[:10])}" if names else ""))
+        else:
+            parts.append(f"firing alerts not read ({result.get('reason')})")
+    if any(_get(r, "status") in (401, 403) for r in _get(probe, "results", default=[])):
+        parts.append("Grafana refused the token: check verify_grafana_token")
+    return "; ".join(parts) or _msg(probe) or "Grafana probed", details
+
+
 def _truthy(value: t.Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "yes", "1", "on")
@@ -727,6 +802,7 @@ FAILED_TASK_ITEMS = (
     (r"(?i)^Verify \| Smoke \| .*OCR", "ocr"),
     (r"(?i)^Verify \| Smoke \| Export", "export"),
     (r"(?i)^Verify \| Smoke \| Admin", "admin_panel"),
+    (r"(?i)^Verify \| Grafana", "grafana"),
     (r"(?i)^Verify \| Prometheus", "prometheus"),
     (r"(?i)^Verify \| Logs", "logs"),
     (r"(?i)^Verify \| GPU", "gpu_memory"),

@@ -66,6 +66,8 @@ REGISTERED: dict[str, t.Any] = {
     "__verify_prom_alerts": {"json": {"data": {"alerts": []}}},
     "__verify_logs": {"stdout_lines": ["INFO started"]},
     "__verify_gpu": {"device_count": 0},
+    # no Grafana configured: the verify role's Grafana block was skipped
+    "__verify_grafana": {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"},
 }
 
 CONTACTS = [{"role": "DevOps Lead", "name": "On-call", "availability": "24/7"}]
@@ -250,3 +252,125 @@ def test_gpu_memory_with_a_gpu_is_checked_or_failed() -> None:
     registered["__verify_gpu"] = {"device_count": 1, "devices": [device], "failed": True, "failures": ["memory 91 %"]}
     gpu = by_id(checklist.checklist_report(evidence(registered=registered)))[("post_deployment", "gpu_memory")]
     assert gpu["status"] == "not_checked" and "memory 91 %" in gpu["evidence"]
+
+
+GRAFANA = "http://127.0.0.1:3000"
+GRAFANA_ALERTS = f"{GRAFANA}/api/alertmanager/grafana/api/v2/alerts?active=true&silenced=false&inhibited=false"
+
+
+def grafana_probe(*, missing: str = "", alerts: list[dict[str, t.Any]] | None = None, status: int = 200) -> t.Any:
+    """The verify role's registered health_probe of Grafana, with Grafana's own response shapes."""
+    results: list[dict[str, t.Any]] = [
+        {
+            "name": "Grafana health",
+            "url": f"{GRAFANA}/api/health",
+            "status": 200,
+            "ok": True,
+            "json": {"commit": "abc1234", "database": "ok", "version": "11.3.0"},
+        }
+    ]
+    for uid, title in (("system-overview", "System Overview"), ("ocr-pipeline", "OCR Pipeline")):
+        if uid == missing:
+            results.append(
+                {
+                    "name": f"dashboard {title} (uid {uid})",
+                    "url": f"{GRAFANA}/api/dashboards/uid/{uid}",
+                    "status": 404,
+                    "ok": False,
+                    "json": {"message": "Dashboard not found"},
+                    "reason": "status 404 not in [200]",
+                }
+            )
+        else:
+            results.append(
+                {
+                    "name": f"dashboard {title} (uid {uid})",
+                    "url": f"{GRAFANA}/api/dashboards/uid/{uid}",
+                    "status": status,
+                    "ok": status == 200,
+                    "json": {"dashboard": {"uid": uid, "title": title}, "meta": {"slug": uid}}
+                    if status == 200
+                    else {"message": "Unauthorized"},
+                    "reason": "ok" if status == 200 else f"status {status} not in [200]",
+                }
+            )
+    firing = alerts or []
+    results.append(
+        {
+            "name": "firing alerts",
+            "url": GRAFANA_ALERTS,
+            "status": status,
+            "ok": status == 200 and not firing,
+            "json": firing if status == 200 else {"message": "Unauthorized"},
+            "reason": "ok"
+            if status == 200 and not firing
+            else ("forbidden: ..." if status == 200 else f"status {status} not in [200]"),
+        }
+    )
+    failed = not all(r["ok"] for r in results)
+    return {"changed": False, "failed": failed, "results": results, "msg": "x of y URLs failed" if failed else "ok"}
+
+
+def grafana_item(registered_grafana: t.Any, **over: t.Any) -> dict[str, t.Any]:
+    registered = dict(REGISTERED, __verify_grafana=registered_grafana)
+    report = checklist.checklist_report(evidence(registered=registered, **over))
+    return by_id(report)[("post_deployment", "grafana")]
+
+
+def test_grafana_green_shows_version_dashboards_and_no_alerts() -> None:
+    item = grafana_item(grafana_probe())
+    assert item["status"] == "checked"
+    assert item["evidence"] == (
+        "Grafana 11.3.0, database ok; dashboard System Overview (system-overview) found; "
+        "dashboard OCR Pipeline (ocr-pipeline) found; 0 firing alert(s)"
+    )
+    assert item["details"] == {
+        "version": "11.3.0",
+        "database": "ok",
+        "dashboards": {
+            "system-overview": {"found": True, "title": "System Overview"},
+            "ocr-pipeline": {"found": True, "title": "OCR Pipeline"},
+        },
+        "firing_alerts": [],
+    }
+
+
+def test_grafana_not_configured_says_why_it_did_not_run() -> None:
+    item = grafana_item(REGISTERED["__verify_grafana"])
+    assert item["status"] == "not_run"
+    assert item["evidence"] == "not run: no Grafana is configured for this host (verify_grafana_url is empty)"
+    registered = {k: v for k, v in REGISTERED.items() if k != "__verify_grafana"}
+    report = checklist.checklist_report(evidence(registered=registered))
+    item = by_id(report)[("post_deployment", "grafana")]
+    assert item["status"] == "not_run" and item["evidence"] == "not run (the Grafana check skipped by tags or settings)"
+
+
+def test_grafana_missing_dashboard_and_firing_alert_fail_with_names() -> None:
+    alert = {
+        "labels": {"alertname": "HighGPUMemory", "grafana_folder": "Ablage"},
+        "annotations": {"__dashboardUid__": "system-overview", "__panelId__": "4", "summary": "GPU > 85 %"},
+        "status": {"state": "active", "silencedBy": [], "inhibitedBy": []},
+        "fingerprint": "5d4c3b2a1f0e9d8c",
+    }
+    item = grafana_item(
+        grafana_probe(missing="ocr-pipeline", alerts=[alert]),
+        failure='"Verify | Grafana | What is not green": dashboard OCR Pipeline (uid ocr-pipeline) not found',
+    )
+    assert item["status"] == "not_checked"
+    assert item["evidence"].startswith("FAILED here: ")
+    assert "dashboard OCR Pipeline (ocr-pipeline) NOT FOUND (404)" in item["evidence"]
+    assert "1 firing alert(s): HighGPUMemory (dashboard System Overview)" in item["evidence"]
+    assert item["details"]["firing_alerts"] == ["HighGPUMemory (dashboard System Overview)"]
+    assert item["details"]["dashboards"]["ocr-pipeline"] == {"found": False, "title": None}
+
+
+def test_grafana_refused_token_names_the_variable() -> None:
+    item = grafana_item(grafana_probe(status=401))
+    assert item["status"] == "not_checked"
+    assert "firing alerts not read (status 401 not in [200])" in item["evidence"]
+    assert "dashboard System Overview (system-overview) not confirmed (status 401 not in [200])" in item["evidence"]
+    assert item["evidence"].endswith("Grafana refused the token: check verify_grafana_token")
+
+
+def test_grafana_in_check_mode_is_planned() -> None:
+    assert grafana_item(grafana_probe(), check_mode=True)["status"] == "planned"
