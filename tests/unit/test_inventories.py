@@ -72,7 +72,7 @@ def test_inventory_defines_every_required_role_variable(inventory: str, tmp_path
 def test_secrets_live_in_the_vault(inventory: str, tmp_path: Path) -> None:
     vault = REPO / "inventories" / inventory / "group_vars" / "ablage_app" / "vault.yml"
     text = vault.read_text()
-    names = ("ablage_admin_password", "ablage_smoke_password", "ablage_db_password")
+    names = ("ablage_admin_password", "ablage_smoke_password", "ablage_db_password", "verify_grafana_token")
     for name in names:
         # encrypt_string per value: AWX syncs the inventory, its Vault credential decrypts at run time.
         assert f"vault_{name}: !vault |" in text, f"{vault}: vault_{name} must be an inline-encrypted value"
