@@ -342,25 +342,26 @@ class _Builder:
             f"{api_text}; pg_backup: {pg_evidence}" if status != NOT_RUN else self.plan_or_not_run("the backup"),
         )
 
-        queue = self.r("__deploy_queue")
-        stopped = self.state.get("phase") not in (None, "locked", "maintenance", "backup") or (
-            _ran(queue) and not _failed(queue)
-        )
+        # The primary drains the shared queue (before the backups), every app host stops its own containers.
+        queue, stop = self.r("__deploy_queue"), self.r("__deploy_stop")
+        stopped = (_ran(stop) and not _failed(stop)) or self.state.get("phase") in ("stopped", "migrating", "started")
+        stop_evidence: list[str] = []
+        if _ran(queue):
+            stop_evidence.append(
+                "OCR queue drained (pending 0, processing 0) after "
+                f"{_get(queue, 'results', 0, 'elapsed_s', default='?')} s instead of a fixed sleep 30"
+            )
+        if _ran(queue) or _ran(stop):
+            stop_evidence.append("worker stopped, then backend" if stopped else "stop not reached")
         self.add(
             sec,
             "Deployment-Prozess",
             "stop",
             "3. Services stoppen",
-            self.status_of(queue)
-            if _ran(queue)
+            self.status_of(queue, stop)
+            if _ran(queue) or _ran(stop)
             else (PLANNED if self.check_mode and self.playbook == "deploy" else NOT_RUN),
-            (
-                "OCR queue drained (pending 0, processing 0) after "
-                f"{_get(queue, 'results', 0, 'elapsed_s', default='?')} s "
-                "instead of a fixed sleep 30; worker stopped, then backend" + ("" if stopped else " (stop not reached)")
-            )
-            if _ran(queue)
-            else self.plan_or_not_run("stopping the services"),
+            "; ".join(stop_evidence) if stop_evidence else self.plan_or_not_run("stopping the services"),
         )
 
         pull = self.r("__deploy_pull")

@@ -50,6 +50,7 @@ REGISTERED: dict[str, t.Any] = {
         "invocation": {"module_args": {"password": "hunter2-db-password"}},
     },
     "__deploy_queue": {"results": [{"elapsed_s": 0.1}]},
+    "__deploy_stop": {"changed": True},
     "__deploy_migration": {"current_before": "0001", "current_after": "0002", "head": "0002", "pending": ["0002"]},
     "__verify_health": {"results": [{"name": "/api/v1/health", "status": 200, "ok": True, "latency_ms": 3.0}]},
     "__verify_latency": {"results": [{"latency_ms": v} for v in (5.0, 6.0, 7.0)]},
@@ -173,6 +174,27 @@ def test_failed_deploy_marks_the_failed_step_and_shows_rollback_and_contacts() -
     markdown = checklist.checklist_markdown(report)
     assert "**Result: ROLLED BACK**" in markdown and "## Notfall-Kontakte" in markdown and "On-call" in markdown
     assert "rolled back to 0001" in markdown and "running now: 1.0.0" in markdown
+
+
+def test_stop_item_says_whether_the_stop_was_reached() -> None:
+    """The queue drains before the backups: a failure between drain and stop must not read as stopped."""
+    item = by_id(checklist.checklist_report(evidence()))[("deployment", "stop")]
+    assert item["status"] == "checked"
+    assert item["evidence"] == (
+        "OCR queue drained (pending 0, processing 0) after 0.1 s instead of a fixed sleep 30; "
+        "worker stopped, then backend"
+    )
+
+    not_stopped = dict(REGISTERED)
+    del not_stopped["__deploy_stop"]
+    state = dict(evidence()["state"], phase="maintenance")
+    item = by_id(checklist.checklist_report(evidence(registered=not_stopped, state=state)))[("deployment", "stop")]
+    assert item["evidence"].endswith("; stop not reached")
+
+    # Another app host: the primary drained the queue, this host stopped its own containers.
+    other = dict(REGISTERED, __deploy_queue={"skipped": True})
+    item = by_id(checklist.checklist_report(evidence(registered=other)))[("deployment", "stop")]
+    assert (item["status"], item["evidence"]) == ("checked", "worker stopped, then backend")
 
 
 def test_check_mode_is_the_plan() -> None:
