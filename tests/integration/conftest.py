@@ -35,9 +35,9 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from reference_stack import ansible_env
 
 REPO = Path(__file__).resolve().parents[2]
-COLLECTIONS = REPO / ".collections"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ALEMBIC_PROJECT = FIXTURES / "alembic_project"
 VENV_BIN = Path(sys.executable).parent
@@ -197,18 +197,7 @@ def ansible_cli() -> t.Callable[..., CliResult]:
     """``ansible localhost -m ablage.ops.<module> -a <json>``; returns the module's result."""
 
     def run(module: str, args: dict[str, t.Any], *extra: str, env: dict[str, str] | None = None) -> CliResult:
-        environment = dict(os.environ)
-        environment.update(
-            ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
-            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-            ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-            ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-            ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-            ANSIBLE_LOCALHOST_WARNING="0",
-            ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-            PATH=f"{VENV_BIN}{os.pathsep}{environment.get('PATH', '')}",
-        )
-        environment.update(env or {})
+        environment = ansible_env(**(env or {}))
         proc = subprocess.run(
             [str(VENV_BIN / "ansible"), "localhost", "-m", f"ablage.ops.{module}", "-a", json.dumps(args), *extra],
             capture_output=True,

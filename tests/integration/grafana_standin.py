@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from serving import Serving
+
 VERSION = "11.3.0"
 COMMIT = "d9455ff7db"
 ALERTS_PATH = "/api/alertmanager/grafana/api/v2/alerts"
@@ -223,17 +225,9 @@ class StandinServer(ThreadingHTTPServer):
         self.state = state
 
 
-class GrafanaStandin:
+class GrafanaStandin(Serving):
     """A running stand-in over HTTP on 127.0.0.1 (random port) that accepts ``token``."""
 
     def __init__(self, token: str) -> None:
         self.state = GrafanaState(tokens={token})
-        self.server = StandinServer(self.state)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        super().__init__(StandinServer(self.state), "http")

@@ -45,6 +45,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from serving import Serving
 
 GROUP = "networking.k8s.io"
 PREFIX = f"/apis/{GROUP}/v1/namespaces/"
@@ -421,7 +422,7 @@ def make_ca_and_server_cert(directory: Path) -> tuple[Path, Path, Path]:
     return paths
 
 
-class KubeStandin:
+class KubeStandin(Serving):
     """A running stand-in over HTTPS on 127.0.0.1 (random port)."""
 
     def __init__(self, directory: Path) -> None:
@@ -429,12 +430,4 @@ class KubeStandin:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         self.state = KubeState()
-        self.server = StandinServer(self.state, context)
-        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        super().__init__(StandinServer(self.state, context), "https")

@@ -107,7 +107,8 @@ class Stack:
         assert self.admin.post(path).status == 200
 
 
-def ansible_env() -> dict[str, str]:
+def ansible_env(**extra: str) -> dict[str, str]:
+    """The environment of an `ansible` or `ansible-playbook` run of this checkout as ablage.ops, JSON output."""
     env = dict(os.environ)
     env.update(
         ANSIBLE_COLLECTIONS_PATH=str(REPO / ".collections"),
@@ -119,6 +120,7 @@ def ansible_env() -> dict[str, str]:
         ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
     )
+    env.update(extra)
     return env
 
 

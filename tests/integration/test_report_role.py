@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ import typing as t
 from pathlib import Path
 
 import pytest
+from reference_stack import ansible_env
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -50,20 +50,6 @@ def webhook() -> t.Iterator[str]:
     server.server_close()
 
 
-def env() -> dict[str, str]:
-    out = dict(os.environ)
-    out.update(
-        ANSIBLE_COLLECTIONS_PATH=f"{REPO / '.collections'}{os.pathsep}{Path(pytest.__file__).resolve().parents[1]}",
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-        ANSIBLE_LOCALHOST_WARNING="0",
-        ANSIBLE_INVENTORY_UNPARSED_WARNING="0",
-        ANSIBLE_SHOW_CUSTOM_STATS="1",
-    )
-    return out
-
-
 def run(
     tmp_path: Path, playbook: str, extra: dict[str, t.Any]
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, t.Any]]:
@@ -72,7 +58,9 @@ def run(
     varsfile = tmp_path / "vars.json"
     varsfile.write_text(json.dumps(extra), encoding="utf-8")
     cmd = [str(VENV_BIN / "ansible-playbook"), "-i", "ablage-test,", "-c", "local", "-e", f"@{varsfile}", str(play)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=300, check=False)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=ansible_env(ANSIBLE_SHOW_CUSTOM_STATS="1"), timeout=300, check=False
+    )
     try:
         output = json.loads(proc.stdout)
     except ValueError:
@@ -259,7 +247,9 @@ def test_history_is_the_versions_tracking_table(tmp_path: Path) -> None:
         "-e",
         f"ablage_report_dir={tmp_path / 'reports'}",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=300, check=False)
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=ansible_env(ANSIBLE_SHOW_CUSTOM_STATS="1"), timeout=300, check=False
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     table = (tmp_path / "reports" / "versions-tracking-h1.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| v")]

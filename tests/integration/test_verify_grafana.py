@@ -8,7 +8,6 @@ only the Grafana check of the verify role, then the report (tagged always), whos
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import typing as t
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from grafana_standin import GrafanaStandin
+from reference_stack import ansible_env
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -33,18 +33,6 @@ def grafana() -> t.Iterator[GrafanaStandin]:
     standin.state.add_dashboard("ocr-pipeline", "OCR Pipeline")
     yield standin
     standin.close()
-
-
-def env() -> dict[str, str]:
-    out = dict(os.environ)
-    out.update(
-        ANSIBLE_COLLECTIONS_PATH=f"{REPO / '.collections'}{os.pathsep}{Path(pytest.__file__).resolve().parents[1]}",
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-        ANSIBLE_LOCALHOST_WARNING="0",
-    )
-    return out
 
 
 class Run(t.NamedTuple):
@@ -102,7 +90,7 @@ def verify(tmp_path: Path, **extra: t.Any) -> Run:
         "grafana",
         str(REPO / "playbooks" / "verify.yml"),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), timeout=300, check=False)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=ansible_env(), timeout=300, check=False)
     try:
         output = json.loads(proc.stdout)
     except ValueError:
