@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from ansible_collections.ablage.ops.plugins.lookup.operator import operator_name
 
 ROOT_UID = 0
