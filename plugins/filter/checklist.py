@@ -324,12 +324,17 @@ class _Builder:
 
         api = self.r("__deploy_api_backup_status")
         pg_status, pg_evidence = self.backup_item()
-        api_text = (
-            f"API full backup {_get(api, 'json', 'status', default='?')}: {_get(api, 'json', 'file', default='?')}, "
-            f"{_get(api, 'json', 'size_bytes', default='?')} bytes, sha256 {_get(api, 'json', 'sha256', default='?')}"
-            if _ran(api)
-            else "API full backup not run"
-        )
+        if _ran(api) and self.check_mode:
+            api_text = "API full backup would be started (check mode: nothing sent)"
+        elif _ran(api):
+            api_text = (
+                f"API full backup {_get(api, 'backup', 'status', default='?')}"
+                f"{' (attached to the one already running)' if _get(api, 'attached', default=False) else ''}: "
+                f"{_get(api, 'backup', 'file', default='?')}, {_get(api, 'backup', 'size_bytes', default='?')} bytes, "
+                f"sha256 {_get(api, 'backup', 'sha256', default='?')}"
+            )
+        else:
+            api_text = "API full backup not run"
         status = pg_status if pg_status != NOT_RUN else self.status_of(api)
         if _failed(api):
             status = NOT_CHECKED

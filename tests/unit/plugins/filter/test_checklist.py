@@ -41,7 +41,12 @@ REGISTERED: dict[str, t.Any] = {
         "results": [{"item": "backend", "image": {"RepoDigests": ["r/backend@sha256:abcdef0123456789"]}}]
     },
     "__deploy_maintenance": {"changed": True, "verification": {"status": 503, "ok": True}},
-    "__deploy_api_backup_status": {"json": {"status": "completed", "file": "/backups/f.dump", "size_bytes": 10}},
+    "__deploy_api_backup_status": {
+        "changed": True,
+        "attached": False,
+        "backup_id": "full-1",
+        "backup": {"backup_id": "full-1", "status": "completed", "file": "/backups/f.dump", "size_bytes": 10},
+    },
     "__deploy_pg_backup": {
         "backup_path": "/b/pre.dump",
         "size": 5515,
@@ -195,6 +200,28 @@ def test_stop_item_says_whether_the_stop_was_reached() -> None:
     other = dict(REGISTERED, __deploy_queue={"skipped": True})
     item = by_id(checklist.checklist_report(evidence(registered=other)))[("deployment", "stop")]
     assert (item["status"], item["evidence"]) == ("checked", "worker stopped, then backend")
+
+
+def test_backup_item_reads_the_api_backup_module() -> None:
+    item = by_id(checklist.checklist_report(evidence()))[("deployment", "backup")]
+    assert item["status"] == "checked"
+    assert item["evidence"].startswith("API full backup completed: /backups/f.dump, 10 bytes, sha256 ?; pg_backup: ")
+    attached = dict(REGISTERED["__deploy_api_backup_status"], attached=True)
+    registered = dict(REGISTERED, __deploy_api_backup_status=attached)
+    item = by_id(checklist.checklist_report(evidence(registered=registered)))[("deployment", "backup")]
+    assert item["evidence"].startswith("API full backup completed (attached to the one already running): ")
+    failed = {"failed": True, "msg": "backup 'full-1' failed: disk full", "backup": {"status": "failed"}}
+    registered = dict(REGISTERED, __deploy_api_backup_status=failed)
+    item = by_id(checklist.checklist_report(evidence(registered=registered)))[("deployment", "backup")]
+    assert item["status"] == "not_checked"
+    assert item["evidence"].startswith("API full backup failed: ")
+    planned = {"changed": True, "backup": {}, "plan": {"start": "http://h/api/v1/backup/full"}}
+    registered = {k: v for k, v in REGISTERED.items() if k != "__deploy_pg_backup"}
+    registered["__deploy_api_backup_status"] = planned
+    report = checklist.checklist_report(evidence(check_mode=True, registered=registered, state={}, downtime={}))
+    item = by_id(report)[("deployment", "backup")]
+    assert item["status"] == "planned"
+    assert "would be started" in item["evidence"]
 
 
 def test_check_mode_is_the_plan() -> None:
