@@ -60,10 +60,22 @@ def test_through_ansible(extra: list[str], env: dict[str, str], expected: str, t
     base = {k: v for k, v in os.environ.items() if k not in ("USER", "LOGNAME", "SUDO_USER")}
     ansible = Path(sys.executable).with_name("ansible")
     proc = subprocess.run(
-        [str(ansible), "localhost", "-c", "local", "-m", "ansible.builtin.debug", "-a",
-         "msg={{ lookup('ablage.ops.operator') }}", *extra],
+        [
+            str(ansible),
+            "localhost",
+            "-c",
+            "local",
+            "-m",
+            "ansible.builtin.debug",
+            "-a",
+            "msg={{ lookup('ablage.ops.operator') }}",
+            *extra,
+        ],
         env={**base, **env, "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "json"},
-        capture_output=True, text=True, check=False, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     result = json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
