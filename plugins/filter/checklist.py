@@ -396,7 +396,7 @@ class _Builder:
                 )
             )
             status = self.status_of(pull, migration)
-            if status == CHECKED and self.state.get("phase") in ("migrated", "migrating"):
+            if status == CHECKED and self.state.get("phase") == "migrating":
                 status = NOT_CHECKED  # migrated, but the start never completed
         else:
             status = (

@@ -121,6 +121,16 @@ def join_url(base_url: str | None, path_or_url: str) -> str:
     return base_url.rstrip("/") + "/" + path_or_url.lstrip("/")
 
 
+def admin_token_rejected(response: HttpResponse) -> str | None:
+    """The failure message when the API refused the admin token (401/403), naming the fix; None otherwise."""
+    if response.status not in (401, 403):
+        return None
+    return (
+        f"{response.method} {response.url} answered {response.status}: admin_token was rejected; pass the bearer "
+        "token of an admin user (ablage_admin_token in the roles; POST /api/v1/auth/login with the admin credentials)"
+    )
+
+
 class HttpClient:
     """Small JSON-over-HTTP client: base URL, bearer token, TLS options, timeouts, latency."""
 

@@ -162,6 +162,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._http import (
     HttpClient,
     HttpConnectionError,
     HttpResponse,
+    admin_token_rejected,
     retry_until,
     tls_argument_spec,
 )
@@ -197,13 +198,10 @@ class BackupRunner:
         self.module.fail_json(msg=msg, **self.result, **kwargs)
         raise AssertionError("unreachable")  # pragma: no cover - fail_json exits
 
-    def rejected(self, response: HttpResponse) -> t.NoReturn:
-        self.fail(
-            f"{response.method} {response.url} answered {response.status}: admin_token was rejected; pass the bearer "
-            "token of an admin user (ablage_admin_token in the roles; POST /api/v1/auth/login with the admin "
-            "credentials)",
-            status=response.status,
-        )
+    def fail_if_rejected(self, response: HttpResponse) -> None:
+        rejected = admin_token_rejected(response)
+        if rejected:
+            self.fail(rejected, status=response.status)
 
     def record(self, response: HttpResponse) -> dict[str, t.Any]:
         """The backup record of a JSON answer, or fail naming what came instead."""
@@ -221,8 +219,7 @@ class BackupRunner:
             response = self.client.post(self.params["start_path"])
         except HttpConnectionError as exc:
             self.fail(f"cannot reach the backup API: {exc}; {exc.hint} (api_url={self.params['api_url']!r})")
-        if response.status in (401, 403):
-            self.rejected(response)
+        self.fail_if_rejected(response)
         if response.status == 409:
             self.result["attached"] = True
         elif not response.ok:
@@ -246,8 +243,7 @@ class BackupRunner:
                 # The backend may be restarting; its answer decides once it is back (a cut-off backup is failed).
                 last["error"] = f"{exc.reason} ({exc.hint})"
                 return last, False
-            if response.status in (401, 403):
-                self.rejected(response)
+            self.fail_if_rejected(response)
             if response.status >= 500:
                 last["error"] = f"HTTP {response.status}: {response.text[:200]}"
                 return last, False

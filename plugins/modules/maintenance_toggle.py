@@ -334,6 +334,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._http import (
     HttpClient,
     HttpConnectionError,
     HttpResponse,
+    admin_token_rejected,
     retry_until,
     tls_argument_spec,
 )
@@ -378,12 +379,9 @@ class MaintenanceManager:
             response = self.admin.request(method, path, **kwargs)
         except HttpConnectionError as exc:
             self.fail(f"cannot reach the admin API: {exc}; {exc.hint} (api_url={self.params['api_url']!r})")
-        if response.status in (401, 403):
-            self.fail(
-                f"{method} {response.url} answered {response.status}: admin_token was rejected; pass the bearer "
-                "token of an admin user (POST /api/v1/auth/login with the admin credentials)",
-                status=response.status,
-            )
+        rejected = admin_token_rejected(response)
+        if rejected:
+            self.fail(rejected, status=response.status)
         if response.status == 404:
             self.fail(
                 f"{method} {response.url} answered 404: the maintenance API is not at this path; "
