@@ -12,9 +12,15 @@
 #   scripts/stack.sh node up [VERSION] | node down
 #                                    a second app host (backend + worker on 127.0.0.1:8001) in
 #                                    $ABLAGE_NODE_DIR (/srv/ablage-node2), sharing the stack's database
+#   scripts/stack.sh ocrdesk up [VERSION] | down | wipe | status
+#                                    the "ocrdesk" build (another shape of the same app: one image
+#                                    ocrdesk/server, services db cache objects api ocr metrics on ports
+#                                    5433 6380 9010 8100 - 9091, OCRDESK_RELEASE in .env) in
+#                                    $OCRDESK_PROJECT_DIR (/srv/ocrdesk), next to the reference stack
 #
 # The stack is one per machine (fixed ports on 127.0.0.1), so up/down/wipe/test
-# take an exclusive lock ($ABLAGE_STACK_LOCK, default /run/lock/ablage-stack.lock),
+# (and ocrdesk up/down/wipe, whose stack runs next to it on ports of its own) take
+# one exclusive lock ($ABLAGE_STACK_LOCK, default /run/lock/ablage-stack.lock),
 # waiting up to $ABLAGE_STACK_LOCK_WAIT seconds (900); commands run under the
 # lock see ABLAGE_STACK_LOCK_HELD=1 and do not take it again.
 #
@@ -33,6 +39,7 @@ REGISTRY="${ABLAGE_REGISTRY:-127.0.0.1:5000}"
 BASE_IMAGE="${ABLAGE_BASE_IMAGE:-ablage/debian-base:bookworm}"
 PROJECT_DIR="${ABLAGE_PROJECT_DIR:-/srv/ablage}"
 VERSIONS=(1.0.0 1.1.0 1.2.0-broken 1.3.0-badmigration)
+OCRDESK_VERSIONS=(1.0.0 1.1.0 1.2.0-broken)
 DEFAULT_VERSION=1.0.0
 WAIT_TIMEOUT="${ABLAGE_WAIT_TIMEOUT:-180}"
 NODE_DIR="${ABLAGE_NODE_DIR:-/srv/ablage-node2}"
@@ -40,6 +47,33 @@ NODE_PORT="${ABLAGE_NODE_PORT:-8001}"
 LOCK_FILE="${ABLAGE_STACK_LOCK:-/run/lock/ablage-stack.lock}"
 LOCK_WAIT="${ABLAGE_STACK_LOCK_WAIT:-900}"
 export DOCKER_BUILDKIT=0 BUILDKIT_PROGRESS=plain DOCKER_CLI_HINTS=false
+
+# The shape of the stack that up/down/wipe/status work on: the reference stack (compose.yml),
+# or the ocrdesk build after use_ocrdesk (ocrdesk/compose.yml).
+SHAPE=ablage
+COMPOSE_SRC="$APP_DIR/compose.yml"
+COMPOSE_PROJECT=ablage
+VERSION_VAR=ABLAGE_VERSION
+SHAPE_VERSIONS=("${VERSIONS[@]}")
+APP_REPOS=(ablage/backend ablage/worker)
+INFRA_SERVICES=(postgres redis minio)
+APP_SERVICE=backend
+DB_SERVICE=postgres
+API_URL=http://127.0.0.1:8000
+
+use_ocrdesk() {
+  SHAPE=ocrdesk
+  PROJECT_DIR="${OCRDESK_PROJECT_DIR:-/srv/ocrdesk}"
+  COMPOSE_SRC="$APP_DIR/ocrdesk/compose.yml"
+  COMPOSE_PROJECT=ocrdesk
+  VERSION_VAR=OCRDESK_RELEASE
+  SHAPE_VERSIONS=("${OCRDESK_VERSIONS[@]}")
+  APP_REPOS=(ocrdesk/server)
+  INFRA_SERVICES=(db cache objects)
+  APP_SERVICE=api
+  DB_SERVICE=db
+  API_URL=http://127.0.0.1:8100
+}
 
 STEP="arguments"
 step() {
@@ -62,7 +96,7 @@ on_exit() {
 trap on_exit EXIT
 
 usage() {
-  sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # One stack per machine: serialise everything that changes it.
@@ -242,6 +276,13 @@ cmd_images() {
         --build-arg "APP_VERSION=$version" --build-arg "APP_ROLE=$role"
     done
   done
+  # the ocrdesk build: one image for API and worker (compose sets ABLAGE_ROLE)
+  for version in "${OCRDESK_VERSIONS[@]}"; do
+    hash="$(printf '%s-%s-%s-ocrdesk-server' "$app_hash" "$base_id" "$version" | sha256sum | cut -c1-64)"
+    ensure_image ocrdesk/server "$version" "$APP_DIR" "$APP_DIR/Dockerfile" "$hash" \
+      --build-arg "APP_VERSION=$version" --build-arg APP_ROLE=backend \
+      --label org.opencontainers.image.title=ocrdesk-server --label org.ablage.role=backend,worker
+  done
   if [ "$BUILT" -gt 0 ]; then
     step "remove the superseded builds of these images"
     docker image prune -f --filter "label=org.ablage.input-hash" >/dev/null || true
@@ -273,11 +314,14 @@ write_env_production() {
   fi
   local pg_password minio_access minio_secret tmp
   pg_password="$(secret 24)"
-  minio_access="ablage$(secret 9 | tr -dc 'A-Za-z0-9' | head -c 10)"
+  minio_access="$SHAPE$(secret 9 | tr -dc 'A-Za-z0-9' | head -c 10)"
   minio_secret="$(secret 30)"
   tmp="$(mktemp "$PROJECT_DIR/.env.production.XXXXXX")"
   chmod 0600 "$tmp"
-  cat >"$tmp" <<EOF
+  if [ "$SHAPE" = ocrdesk ]; then
+    env_production_ocrdesk >"$tmp"
+  else
+    cat >"$tmp" <<EOF
 # Ablage-System reference stack: settings and secrets of every service.
 # Generated once by scripts/stack.sh; mode 0600. Read by compose (env_file).
 APP_ENV=production
@@ -312,40 +356,112 @@ OCR_SIMULATED_DELAY_SECONDS=0.2
 WORKER_HEARTBEAT_INTERVAL=2
 WORKER_HEARTBEAT_TTL=15
 EOF
+  fi
   mv "$tmp" "$file"
   info ".env.production generated with new secrets"
 }
 
+# The ocrdesk build's .env.production: its own ports, database, bucket and users.
+env_production_ocrdesk() {
+  cat <<EOF
+# ocrdesk (a second build of Ablage-System): settings and secrets of every service.
+# Generated once by scripts/stack.sh ocrdesk up; mode 0600. Read by compose (env_file).
+APP_ENV=production
+LOG_LEVEL=INFO
+# PostgreSQL (service db, 127.0.0.1:5433)
+POSTGRES_USER=ocrdesk
+POSTGRES_DB=ocrdesk
+POSTGRES_PASSWORD=$pg_password
+DATABASE_URL=postgresql://ocrdesk:$pg_password@127.0.0.1:5433/ocrdesk
+# Redis (service cache, 127.0.0.1:6380)
+REDIS_URL=redis://127.0.0.1:6380/0
+# Object store (service objects: S3 API on 127.0.0.1:9010)
+MINIO_ENDPOINT=127.0.0.1:9010
+MINIO_ACCESS_KEY=$minio_access
+MINIO_SECRET_KEY=$minio_secret
+MINIO_BUCKET=ocrdesk-documents
+MINIO_SECURE=false
+# API
+SECRET_KEY=$(secret 48)
+JWT_SECRET_KEY=$(secret 48)
+JWT_EXPIRE_MINUTES=60
+CORS_ORIGINS=http://127.0.0.1:8100,http://localhost:8100
+BACKUP_DIR=/backups
+# Users seeded at startup: an admin, and a plain user for smoke tests
+ADMIN_USERNAME=desk-admin
+ADMIN_PASSWORD=$(secret 24)
+SMOKE_USERNAME=desk-smoke
+SMOKE_PASSWORD=$(secret 24)
+# OCR worker
+GPU_MEMORY_LIMIT_GB=13.6
+OCR_SIMULATED_DELAY_SECONDS=0.2
+WORKER_HEARTBEAT_INTERVAL=2
+WORKER_HEARTBEAT_TTL=15
+EOF
+}
+
+# SQL on the stack's database, inside its container: prints the rows (-tA).
+db_sql() {
+  if [ "$SHAPE" = ocrdesk ]; then
+    # the role is not the container's OS user: over TCP with the password from the env_file
+    # shellcheck disable=SC2016 # expanded in the container
+    compose exec -T "$DB_SERVICE" sh -c \
+      'PGPASSWORD="$POSTGRES_PASSWORD" psql -h 127.0.0.1 -p 5433 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tA -c "$1"' \
+      db_sql "$1"
+  else
+    compose exec -T postgres psql -U postgres -d ablage -tA -c "$1"
+  fi
+}
+
+# A self-signed certificate for the pre-flight TLS gate (the ocrdesk stack serves plain HTTP on
+# loopback); `make stack` makes the reference stack's.
+ensure_tls_cert() {
+  local dir="$PROJECT_DIR/tls"
+  [ -s "$dir/$SHAPE.crt" ] && return 0
+  command -v openssl >/dev/null || die "openssl is missing (needed for $dir/$SHAPE.crt)"
+  install -d -m 0755 "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=$SHAPE.local" \
+    -keyout "$dir/$SHAPE.key" -out "$dir/$SHAPE.crt" 2>/dev/null || die "openssl req failed"
+  chmod 0600 "$dir/$SHAPE.key"
+  info "tls/$SHAPE.crt: self-signed certificate created"
+}
+
 cmd_up() {
   local version="${1:-$DEFAULT_VERSION}" t0=$SECONDS v known=0
-  for v in "${VERSIONS[@]}"; do [ "$v" = "$version" ] && known=1; done
-  [ "$known" -eq 1 ] || { STEP="arguments"; die "unknown version $version (known: ${VERSIONS[*]})"; }
+  for v in "${SHAPE_VERSIONS[@]}"; do [ "$v" = "$version" ] && known=1; done
+  [ "$known" -eq 1 ] || { STEP="arguments"; die "unknown version $version (known: ${SHAPE_VERSIONS[*]})"; }
   check_docker
 
   step "check the images of $version are in the registry $REGISTRY"
-  local ref missing=()
-  for ref in "ablage/backend:$version" "ablage/worker:$version" ablage/postgres:15 ablage/redis:7 \
-    "ablage/minio:$(objectstore_tag)" ablage/prometheus:2; do
+  local ref repo missing=() refs=()
+  for repo in "${APP_REPOS[@]}"; do refs+=("$repo:$version"); done
+  for ref in "${refs[@]}" ablage/postgres:15 ablage/redis:7 "ablage/minio:$(objectstore_tag)" ablage/prometheus:2; do
     [ -n "$(registry_manifest_config "${ref%%:*}" "${ref#*:}")" ] || missing+=("$ref")
   done
   [ "${#missing[@]}" -eq 0 ] || die "not in the registry: ${missing[*]} (run scripts/stack.sh images)"
 
   step "project dir $PROJECT_DIR"
   install -d -m 0755 "$PROJECT_DIR"
-  if ! cmp -s "$APP_DIR/compose.yml" "$PROJECT_DIR/compose.yml"; then
-    install -m 0644 "$APP_DIR/compose.yml" "$PROJECT_DIR/compose.yml"
+  if ! cmp -s "$COMPOSE_SRC" "$PROJECT_DIR/compose.yml"; then
+    install -m 0644 "$COMPOSE_SRC" "$PROJECT_DIR/compose.yml"
     info "compose.yml installed"
   fi
+  if [ "$SHAPE" = ocrdesk ]; then
+    install -d -m 0755 "$PROJECT_DIR/prometheus"
+    install -m 0644 "$APP_DIR/ocrdesk/prometheus/prometheus.yml" "$APP_DIR/ocrdesk/prometheus/alerts.yml" \
+      "$PROJECT_DIR/prometheus/"
+    ensure_tls_cert
+  fi
   write_env_production
-  printf 'ABLAGE_VERSION=%s\nABLAGE_REGISTRY=%s\n' "$version" "$REGISTRY" >"$PROJECT_DIR/.env"
+  printf '%s=%s\nABLAGE_REGISTRY=%s\n' "$VERSION_VAR" "$version" "$REGISTRY" >"$PROJECT_DIR/.env"
   chmod 0644 "$PROJECT_DIR/.env"
-  info ".env: ABLAGE_VERSION=$version"
+  info ".env: $VERSION_VAR=$version"
 
   step "pull images"
   compose pull -q || die "docker compose pull failed"
 
-  step "start postgres, redis, minio"
-  compose up -d --wait --wait-timeout "$WAIT_TIMEOUT" postgres redis minio \
+  step "start ${INFRA_SERVICES[*]}"
+  compose up -d --wait --wait-timeout "$WAIT_TIMEOUT" "${INFRA_SERVICES[@]}" \
     || die "infrastructure services did not become healthy (docker compose -f $PROJECT_DIR/compose.yml logs)"
 
   downgrade_if_ahead "$version"
@@ -354,16 +470,16 @@ cmd_up() {
   if [ -n "$DB_REVISION" ] && [ "$DB_REVISION" = "$(release_head "$version")" ]; then
     info "already at $DB_REVISION, the head of release $version"
   else
-    compose run --rm -T --no-deps backend alembic upgrade head \
+    compose run --rm -T --no-deps "$APP_SERVICE" alembic upgrade head \
       || die "alembic upgrade head failed for release $version"
   fi
 
-  step "start backend, worker, prometheus"
+  step "start the app and the monitoring"
   compose up -d --wait --wait-timeout "$WAIT_TIMEOUT" --remove-orphans \
-    || die "the stack did not become healthy at $version (docker compose -f $PROJECT_DIR/compose.yml ps; ... logs backend)"
+    || die "the stack did not become healthy at $version (docker compose -f $PROJECT_DIR/compose.yml ps; ... logs $APP_SERVICE)"
 
   step "up"
-  info "release $version on http://127.0.0.1:8000 (project $PROJECT_DIR) in $((SECONDS - t0)) s"
+  info "release $version on $API_URL (project $PROJECT_DIR) in $((SECONDS - t0)) s"
 }
 
 node_compose() { docker compose --project-directory "$NODE_DIR" -f "$NODE_DIR/compose.yml" "$@"; }
@@ -405,14 +521,13 @@ DB_REVISION=""
 downgrade_if_ahead() {
   local version="$1" current plan other target
   step "check the database revision against release $version"
-  local psql=(compose exec -T postgres psql -U postgres -d ablage -tA -c)
   current=""
-  if [ "$("${psql[@]}" "SELECT to_regclass('alembic_version') IS NOT NULL" | tr -d '[:space:]')" = "t" ]; then
-    current="$("${psql[@]}" "SELECT version_num FROM alembic_version" | tr -d '[:space:]')"
+  if [ "$(db_sql "SELECT to_regclass('alembic_version') IS NOT NULL" | tr -d '[:space:]')" = "t" ]; then
+    current="$(db_sql "SELECT version_num FROM alembic_version" | tr -d '[:space:]')"
   fi
-  plan="$(python3 - "$APP_DIR/migrations/releases.json" "$version" "$current" <<'PY'
+  plan="$(python3 - "$APP_DIR/migrations/releases.json" "$version" "$current" "${SHAPE_VERSIONS[@]}" <<'PY'
 import json, sys
-releases = {k: [r.split("_", 1)[0] for r in v["revisions"]] for k, v in json.load(open(sys.argv[1])).items() if not k.startswith("_")}
+releases = {k: [r.split("_", 1)[0] for r in v["revisions"]] for k, v in json.load(open(sys.argv[1])).items() if k in sys.argv[4:]}
 target, current = releases[sys.argv[2]], sys.argv[3]
 if not current or current in target:
     print("ok")
@@ -432,7 +547,8 @@ PY
     downgrade*)
       read -r _ other target <<<"$plan"
       info "database at $current, ahead of release $version: downgrading to $target with the $other image"
-      ABLAGE_VERSION="$other" compose run --rm -T --no-deps backend alembic downgrade "$target" \
+      env "$VERSION_VAR=$other" docker compose --project-directory "$PROJECT_DIR" -f "$PROJECT_DIR/compose.yml" \
+        run --rm -T --no-deps "$APP_SERVICE" alembic downgrade "$target" \
         || die "alembic downgrade $target (image $other) failed"
       ;;
     *) die "database at revision $current, which no release can take back to release $version (wipe, or restore a backup)" ;;
@@ -445,7 +561,7 @@ cmd_down() {
   if [ -f "$PROJECT_DIR/compose.yml" ]; then
     compose down --remove-orphans
   else
-    docker compose -p ablage down --remove-orphans
+    docker compose -p "$COMPOSE_PROJECT" down --remove-orphans
   fi
 }
 
@@ -455,7 +571,7 @@ cmd_wipe() {
   if [ -f "$PROJECT_DIR/compose.yml" ]; then
     compose down --volumes --remove-orphans
   else
-    docker compose -p ablage down --volumes --remove-orphans
+    docker compose -p "$COMPOSE_PROJECT" down --volumes --remove-orphans
   fi
 }
 
@@ -469,7 +585,7 @@ cmd_status() {
     return
   fi
   step "health (GET /api/v1/health/complete)"
-  curl -sS -m 10 http://127.0.0.1:8000/api/v1/health/complete 2>/dev/null | python3 -c '
+  curl -sS -m 10 "$API_URL/api/v1/health/complete" 2>/dev/null | python3 -c '
 import json, sys
 try:
     h = json.load(sys.stdin)
@@ -505,6 +621,21 @@ main() {
     wipe) take_lock wipe && cmd_wipe ;;
     status) cmd_status ;;
     test) take_lock test && cmd_test "$@" ;;
+    ocrdesk)
+      use_ocrdesk
+      local sub="${1:-}"
+      [ $# -gt 0 ] && shift
+      case "$sub" in
+        up) take_lock ocrdesk up "$@" && cmd_up "$@" ;;
+        down) take_lock ocrdesk down && cmd_down ;;
+        wipe) take_lock ocrdesk wipe && cmd_wipe ;;
+        status) cmd_status ;;
+        *)
+          STEP="arguments"
+          die "usage: scripts/stack.sh ocrdesk up [VERSION] | down | wipe | status"
+          ;;
+      esac
+      ;;
     locked)
       [ $# -gt 0 ] || { usage >&2; exit 2; }
       take_lock "$@"

@@ -43,9 +43,40 @@ class Settings:
     worker_heartbeat_interval: float
     worker_heartbeat_ttl: int
     max_upload_bytes: int
+    # The API's shape (what differs between builds of Ablage-System; the defaults are the
+    # reference shape, the "ocrdesk" build sets them in its compose file): see README.md.
+    upload_status_code: int = 201
+    export_formats: tuple[str, ...] = ("json", "txt")
+    export_json_style: str = "document"
+    queue_fields: tuple[str, str, str] = ("queue", "pending", "processing")
 
 
 MIN_SECRET_LENGTH = 32
+UPLOAD_STATUS_CODES = (200, 201)
+EXPORT_FORMATS = ("json", "txt")
+EXPORT_JSON_STYLES = ("document", "text")
+
+
+def _shape_settings() -> dict[str, object]:
+    """API_UPLOAD_STATUS, API_EXPORT_FORMATS, API_EXPORT_JSON_STYLE, API_QUEUE_FIELDS (object,pending,processing)."""
+    status = int(_env("API_UPLOAD_STATUS", "201"))
+    if status not in UPLOAD_STATUS_CODES:
+        raise SystemExit(f"API_UPLOAD_STATUS must be one of {UPLOAD_STATUS_CODES}, not {status}")
+    formats = tuple(f.strip() for f in _env("API_EXPORT_FORMATS", "json,txt").split(",") if f.strip())
+    if not formats or any(f not in EXPORT_FORMATS for f in formats):
+        raise SystemExit(f"API_EXPORT_FORMATS must list some of {EXPORT_FORMATS}, not {formats}")
+    style = _env("API_EXPORT_JSON_STYLE", "document")
+    if style not in EXPORT_JSON_STYLES:
+        raise SystemExit(f"API_EXPORT_JSON_STYLE must be one of {EXPORT_JSON_STYLES}, not {style}")
+    fields = tuple(f.strip() for f in _env("API_QUEUE_FIELDS", "queue,pending,processing").split(","))
+    if len(fields) != 3 or not all(fields) or len(set(fields)) != 3:
+        raise SystemExit(f"API_QUEUE_FIELDS must be three distinct names (object,pending,processing), not {fields}")
+    return {
+        "upload_status_code": status,
+        "export_formats": formats,
+        "export_json_style": style,
+        "queue_fields": fields,
+    }
 
 
 def load_settings() -> Settings:
@@ -71,6 +102,7 @@ def load_settings() -> Settings:
         worker_heartbeat_interval=float(_env("WORKER_HEARTBEAT_INTERVAL", "2")),
         worker_heartbeat_ttl=int(_env("WORKER_HEARTBEAT_TTL", "15")),
         max_upload_bytes=int(_env("MAX_UPLOAD_BYTES", str(50 * 1024 * 1024))),
+        **_shape_settings(),  # type: ignore[arg-type]
     )
     for name in ("secret_key", "jwt_secret_key"):
         if len(getattr(settings, name)) < MIN_SECRET_LENGTH:

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from app.gpu import DEGRADED, HEALTHY, UNHEALTHY
 from app.release import Release
 from app.services import HEARTBEAT_PREFIX, PROCESSING_KEY, QUEUE_KEY, Services
+from app.shape import queue_view
 
 log = logging.getLogger("ablage.health")
 
@@ -126,7 +127,7 @@ def check_pipeline(services: Services) -> dict[str, Any]:
             "workers": workers,
             "workers_alive": len(fresh),
             "worker_heartbeat_age_seconds": workers[0]["age_seconds"] if workers else None,
-            "queue": queue,
+            **queue_view(queue, services.settings.queue_fields),
         }
         if fresh:
             result["status"] = HEALTHY

@@ -29,6 +29,7 @@ from app.config import Settings, load_settings
 from app.metrics import LATENCY, MAINTENANCE_REJECTED, REGISTRY, REQUESTS, StateCollector
 from app.release import Release, load_release
 from app.services import MAINTENANCE_KEY, QUEUE_KEY, Services, make_services
+from app.shape import export_json
 
 log = logging.getLogger("ablage.backend")
 API = "/api/v1"
@@ -455,9 +456,9 @@ def _store_document(principal: Principal, filename: str, content_type: str, data
     }
 
 
-@router.post("/documents/", status_code=201)
+@router.post("/documents/", status_code=201, responses={200: {"description": "uploaded (API_UPLOAD_STATUS=200)"}})
 @router.post("/documents", status_code=201, include_in_schema=False)
-async def upload_document(file: UploadFile = File(...), principal: Principal = Depends(current_user)) -> dict[str, Any]:
+async def upload_document(file: UploadFile = File(...), principal: Principal = Depends(current_user)) -> JSONResponse:
     st = state()
     data = await file.read(st.settings.max_upload_bytes + 1)
     if len(data) > st.settings.max_upload_bytes:
@@ -466,7 +467,8 @@ async def upload_document(file: UploadFile = File(...), principal: Principal = D
         raise HTTPException(status_code=422, detail="empty file")
     filename = file.filename or "document"
     content_type = file.content_type or "application/octet-stream"
-    return await asyncio.to_thread(_store_document, principal, filename, content_type, data)
+    body = await asyncio.to_thread(_store_document, principal, filename, content_type, data)
+    return JSONResponse(status_code=st.settings.upload_status_code, content=body)
 
 
 @router.get("/documents/{document_id}")
@@ -480,6 +482,10 @@ def export_document(
     format: str = Query(default="json", pattern="^(json|txt)$"),
     principal: Principal = Depends(current_user),
 ) -> Response:
+    offered = state().settings.export_formats
+    if format not in offered:
+        detail = f"export format {format} is not offered (formats: {', '.join(offered)})"
+        raise HTTPException(status_code=400, detail=detail)
     row = _load_document(document_id, principal)
     if row.status != "processed" or row.ocr_text is None:
         raise HTTPException(status_code=409, detail=f"document is {row.status}, not processed yet")
@@ -489,9 +495,7 @@ def export_document(
             row.ocr_text,
             headers={"Content-Disposition": f'attachment; filename="{_SAFE_NAME.sub("_", stem)}.txt"'},
         )
-    body = _document_json(row, state().release)
-    body["exported_at"] = _now()
-    body["format"] = "json"
+    body = export_json(_document_json(row, state().release), state().settings.export_json_style, _now())
     return JSONResponse(body)
 
 

@@ -54,11 +54,20 @@ SMOKE_PAGES = [
 ]
 SMOKE_TEXT = "\f".join(SMOKE_PAGES)
 
+# The smoke document of the "ocrdesk" build (fixtures/ocrdesk/): one Flate-compressed page.
+OCRDESK_SMOKE_PAGES = ["OCRdesk Eingangsbeleg 0815 geprueft"]
+OCRDESK_SMOKE_TEXT = "\f".join(OCRDESK_SMOKE_PAGES)
+
 
 if __name__ == "__main__":
     import sys
     from pathlib import Path
 
+    # pdfgen.py TARGET.pdf [ocrdesk]: TARGET.pdf and TARGET.expected.txt
     target = Path(sys.argv[1])
-    target.write_bytes(make_pdf(SMOKE_PAGES, compress=[False, True]))
-    target.with_suffix(".expected.txt").write_text(SMOKE_TEXT)
+    if sys.argv[2:] == ["ocrdesk"]:
+        target.write_bytes(make_pdf(OCRDESK_SMOKE_PAGES, compress=True))
+        target.with_suffix(".expected.txt").write_text(OCRDESK_SMOKE_TEXT)
+    else:
+        target.write_bytes(make_pdf(SMOKE_PAGES, compress=[False, True]))
+        target.with_suffix(".expected.txt").write_text(SMOKE_TEXT)

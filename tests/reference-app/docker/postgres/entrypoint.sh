@@ -8,7 +8,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   echo "postgres-entrypoint: initialising a new cluster in $PGDATA"
   pwfile="$(mktemp)"
   printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
-  initdb -D "$PGDATA" -U "$user" --pwfile="$pwfile" --auth-host=scram-sha-256 --auth-local=peer \
+  # trust on the socket only while initialising (no TCP listener then): createdb as $user
+  # works even when $user is not the OS user; peer from the first real start on.
+  initdb -D "$PGDATA" -U "$user" --pwfile="$pwfile" --auth-host=scram-sha-256 --auth-local=trust \
     -E UTF8 --locale=C.UTF-8 >/dev/null
   rm -f "$pwfile"
   cat >> "$PGDATA/postgresql.conf" <<CONF
@@ -22,6 +24,7 @@ CONF
   pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
   createdb -h /run/postgresql -U "$user" -O "$user" "$db"
   pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
+  sed -i 's/^\(local[[:space:]].*[[:space:]]\)trust$/\1peer/' "$PGDATA/pg_hba.conf"
   echo "postgres-entrypoint: database $db created"
 fi
 exec postgres -D "$PGDATA" "$@"
