@@ -133,7 +133,7 @@ def test_preflight_job_passes_as_in_awx(stack: None, project_checkout: Path, tmp
         "database / migration preview",
         "config / environment variables",
         "config / no secrets in code",
-        f"infra / image ablage/backend:{VERSION}",
+        f"infra / image 127.0.0.1:5000/ablage/backend:{VERSION}",
         "infra / disk space",
     ):
         assert any(line.startswith(f"[x] {section_gate}") for line in lines), (section_gate, lines)
@@ -163,6 +163,6 @@ def test_preflight_job_fails_for_a_release_without_images(stack: None, project_c
     (gate,) = task_events(runner, GATES_TASK)
     assert gate["event"] == "runner_on_failed"
     message = gate["event_data"]["res"]["msg"]
-    assert "image ablage/backend:0.0.0-missing" in message
+    assert "image 127.0.0.1:5000/ablage/backend:0.0.0-missing" in message
     assert "nothing was changed" in message
     assert not runner.stats.get("changed"), runner.stats

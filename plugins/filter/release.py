@@ -1,0 +1,41 @@
+# Copyright (c) ablage.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Filters over a release's images (ablage.ops.compose_release's result), for the deploy state.
+
+The rollback point names each service's image by digest, so a tag moved in the registry later
+cannot change what a rollback would start.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+
+def _repository(image: str) -> str:
+    """``registry:5000/a/b:tag`` or ``a/b@sha256:..`` -> ``registry:5000/a/b``."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)
+    if ":" in last[-1]:
+        name = name[: name.rindex(":")]
+    return name
+
+
+def service_digests(images: t.Mapping[str, str], pull_results: t.Sequence[t.Mapping[str, t.Any]]) -> dict[str, str]:
+    """Each service's image as ``repository@sha256:...`` from docker_image_pull results (``''`` when unknown)."""
+    digests: dict[str, list[str]] = {}
+    for result in pull_results or []:
+        image = result.get("image") or {}
+        digests[str(result.get("item", ""))] = list(image.get("RepoDigests") or [])
+    out = {}
+    for service, image in (images or {}).items():
+        repo = _repository(image)
+        known = digests.get(image, [])
+        out[service] = next((d for d in known if _repository(d) == repo), known[0] if known else "")
+    return out
+
+
+class FilterModule:
+    def filters(self) -> dict[str, t.Callable[..., t.Any]]:
+        return {"service_digests": service_digests}

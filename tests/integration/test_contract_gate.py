@@ -1,0 +1,112 @@
+"""deploy.yml with a wrong contract setting fails in pre-flight, names the variable, and changes nothing.
+
+Seen before the contract gate: a wrong admin token passed pre-flight; the deploy took the lock,
+recorded maintenance, failed at the switch, and its rollback restarted the healthy application
+and kept the lock. Here every wrong setting is one failure of pre-flight, and the containers
+(IDs and start times), maintenance, .env, state.json, the history and the lock are as before.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import typing as t
+from pathlib import Path
+
+import pytest
+from reference_stack import PROJECT_DIR, REPO, VENV_BIN, Stack, ansible_env, require_stack, stack_lock
+
+pytestmark = pytest.mark.stack
+
+STATE_DIR = Path("/var/lib/ablage-deploy")
+
+
+def containers() -> dict[str, tuple[str, str]]:
+    ids = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project.working_dir={PROJECT_DIR}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    inspected = json.loads(
+        subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True, timeout=60).stdout
+    )
+    return {c["Config"]["Labels"]["com.docker.compose.service"]: (c["Id"], c["State"]["StartedAt"]) for c in inspected}
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def snapshot(stack: Stack) -> dict[str, t.Any]:
+    return {
+        "containers": containers(),
+        "maintenance": stack.maintenance(),
+        "env": _read(PROJECT_DIR / ".env"),
+        "state": _read(STATE_DIR / "state.json"),
+        "history": _read(STATE_DIR / "history.jsonl"),
+        "lock": _read(STATE_DIR / "deploy.lock"),
+    }
+
+
+def deploy(*extra: str) -> subprocess.CompletedProcess[str]:
+    env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            str(REPO / "inventories" / "local"),
+            str(REPO / "playbooks" / "deploy.yml"),
+            "-e",
+            "preflight_quality_enabled=false",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def stack() -> t.Iterator[Stack]:
+    with stack_lock():
+        require_stack()
+        yield Stack()
+
+
+def test_wrong_admin_token_and_queue_path_fail_in_preflight_with_nothing_changed(stack: Stack) -> None:
+    before = snapshot(stack)
+    run = deploy(
+        "-e",
+        "ablage_version=1.1.0",
+        "-e",
+        "ablage_admin_token=not-the-admin-token",
+        "-e",
+        "ablage_queue_path=/api/v1/health/no-such-queue",
+    )
+    out = " ".join((run.stdout + run.stderr).split())  # the callback wraps long lines
+    assert run.returncode != 0, out[-3000:]
+    assert "pre-flight gate(s) failed; nothing was changed" in out, out[-3000:]
+    assert "admin API access" in out and "fix ablage_admin_token" in out, out[-3000:]
+    assert "queue drain condition" in out and "set ablage_queue_path" in out, out[-3000:]
+    assert "not-the-admin-token" not in out
+    assert "Take the deploy lock" not in out, "the deploy play ran after a failed pre-flight"
+    assert snapshot(stack) == before
+
+
+def test_another_shapes_queue_fields_and_a_version_with_a_semicolon(stack: Stack) -> None:
+    before = snapshot(stack)
+    run = deploy(
+        "-e",
+        "ablage_version='1.1.0;x'",
+        "-e",
+        '{"ablage_queue_idle": {"jobs": {"waiting": 0, "active": 0}}}',
+    )
+    out = " ".join((run.stdout + run.stderr).split())  # the callback wraps long lines
+    assert run.returncode != 0, out[-3000:]
+    assert "has no jobs.waiting, jobs.active" in out and "set ablage_queue_idle" in out, out[-3000:]
+    assert "is not a valid release" in out, out[-3000:]
+    assert snapshot(stack) == before
