@@ -198,6 +198,35 @@ def _ran(result: Dict | None) -> Dict | None:
     return None if result is None or result.get("skipped") else result
 
 
+def smoke_items(steps: t.Sequence[Dict] | None, checklist: t.Mapping[str, str], failure: str = "") -> dict[str, Dict]:
+    """The checklist's smoke items from the steps an ablage.ops.http_flow run returned.
+
+    ``checklist`` maps an item id (login, upload, ocr, export, admin_panel) to the step that proves it, so
+    a smoke flow of another shape is reported under the same items. A step that did not run is ``ran: false``.
+    """
+    by_name = {str(step.get("name")): step for step in steps or []}
+    items: dict[str, Dict] = {}
+    for item_id, step_name in checklist.items():
+        step = by_name.get(step_name)
+        if step is None or "status" not in step:
+            items[item_id] = {"ran": False, "step": step_name}
+            continue
+        path = str(step.get("url", "")).split("://", 1)[-1].partition("/")[2]
+        evidence = f"{step.get('method')} /{path} answered {step.get('status')}"
+        captured = step.get("captured") or {}
+        if captured:
+            shown = [f"{k}={v}" if v != "********" else f"{k} (secret, not shown)" for k, v in captured.items()]
+            evidence += ", captured " + ", ".join(shown)
+        ok = bool(step.get("ok"))
+        items[item_id] = {
+            "ran": True,
+            "ok": ok,
+            "step": step_name,
+            "evidence": evidence if ok else f"step {step_name!r} FAILED: {failure or evidence}",
+        }
+    return items
+
+
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
-        return {"contract_gates": contract_gates, "release_gates": release_gates}
+        return {"contract_gates": contract_gates, "release_gates": release_gates, "smoke_items": smoke_items}

@@ -60,12 +60,13 @@ REGISTERED: dict[str, t.Any] = {
     "__verify_health": {"results": [{"name": "/api/v1/health", "status": 200, "ok": True, "latency_ms": 3.0}]},
     "__verify_latency": {"results": [{"latency_ms": v} for v in (5.0, 6.0, 7.0)]},
     "__verify_maintenance": {"changed": True, "verification": {"status": 405}},
-    "__verify_smoke_login": {"status": 404},
-    "__verify_smoke_upload": {"json": {"id": "d1", "filename": "smoke.pdf"}},
-    "__verify_smoke_ocr": {"json": {"job_id": "j1"}},
-    "__verify_smoke_job": {"json": {"job_id": "j1", "status": "completed", "text": "ok"}},
-    "__verify_smoke_export": {"status": 200},
-    "__verify_smoke_admin": {"status": 200},
+    "__verify_smoke_items": {
+        "login": {"ran": True, "ok": True, "step": "login", "evidence": "POST /api/v1/auth/login answered 200"},
+        "upload": {"ran": True, "ok": True, "step": "upload", "evidence": "POST /api/v1/documents/ answered 201"},
+        "ocr": {"ran": True, "ok": True, "step": "ocr result", "evidence": "GET /api/v1/ocr/jobs/j1 answered 200"},
+        "export": {"ran": True, "ok": True, "step": "export", "evidence": "GET /api/v1/documents/d1/export: 200"},
+        "admin_panel": {"ran": True, "ok": True, "step": "admin panel", "evidence": "GET /admin answered 200"},
+    },
     "__verify_prom_targets": {
         "json": {"data": {"activeTargets": [{"labels": {"job": "ablage-backend"}, "health": "up"}]}}
     },

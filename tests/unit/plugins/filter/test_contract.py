@@ -106,3 +106,36 @@ def test_release_gates() -> None:
     assert not static[1]["ok"] and "ablage_version_variable" in static[1]["evidence"]
     failed = release_gates({"failed": True, "msg": "no V= line"}, "V", "1.1.0")
     assert failed == [{"section": "infra", "gate": "release 1.1.0", "ok": False, "evidence": "no V= line"}]
+
+
+def test_smoke_items_map_steps_to_checklist_items_and_hide_secrets() -> None:
+    from ansible_collections.ablage.ops.plugins.filter.contract import smoke_items
+
+    steps = [
+        {
+            "name": "login",
+            "method": "POST",
+            "url": "http://h:8100/api/v1/auth/login",
+            "status": 200,
+            "ok": True,
+            "captured": {"access_token": "********"},
+        },
+        {
+            "name": "upload",
+            "method": "POST",
+            "url": "http://h:8100/api/v1/documents/",
+            "status": 500,
+            "ok": False,
+            "captured": {},
+        },
+    ]
+    checklist = {"login": "login", "upload": "upload", "export": "export as json"}
+    items = smoke_items(steps, checklist, "step 'upload': expected status 200, got 500")
+    assert items["login"] == {
+        "ran": True,
+        "ok": True,
+        "step": "login",
+        "evidence": "POST /api/v1/auth/login answered 200, captured access_token (secret, not shown)",
+    }
+    assert not items["upload"]["ok"] and "expected status 200, got 500" in items["upload"]["evidence"]
+    assert items["export"] == {"ran": False, "step": "export as json"}
