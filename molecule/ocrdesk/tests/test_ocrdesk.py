@@ -75,8 +75,8 @@ def test_database_at_the_new_revision_with_the_rows_intact(host) -> None:
         " WHERE d.filename LIKE 'survivor-%' AND j.status = 'completed'",
     )
     assert jobs == "1"
-    # 0002's backfill ran on the surviving rows
-    assert psql(host, "SELECT count(*) FROM documents WHERE filename LIKE 'survivor-%' AND page_count = 1") == "3"
+    # 0002's backfill ran: page_count from the OCR text, so only the OCR'd survivor has one
+    assert psql(host, "SELECT count(*) FROM documents WHERE filename LIKE 'survivor-%' AND page_count = 1") == "1"
 
 
 def test_maintenance_is_off(host) -> None:
