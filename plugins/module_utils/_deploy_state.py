@@ -19,6 +19,7 @@ import typing as t
 LOCK_FILE = "deploy.lock"
 STATE_FILE = "state.json"
 HISTORY_FILE = "history.jsonl"
+LOCK_HEAD_BYTES = 64
 
 
 def utc_now() -> str:
@@ -45,6 +46,30 @@ def read_json(path: str) -> dict[str, t.Any] | None:
     if not isinstance(data, dict):
         raise ValueError(f"{path} does not hold a JSON object")
     return data
+
+
+def read_lock(path: str) -> dict[str, t.Any] | None:
+    """The lock file's content, or what is known of a file that is not a JSON object.
+
+    An empty or torn lock (a run killed between create and write, a full disk) is
+    still a lock: the result then has ``unreadable: true``, its size, its first
+    bytes and its mtime, so it can be shown, aged and broken, never taken silently.
+    """
+    try:
+        return read_json(path)
+    except (ValueError, UnicodeDecodeError):
+        pass
+    with open(path, "rb") as handle:
+        head = handle.read(LOCK_HEAD_BYTES)
+    info = os.stat(path)
+    return {
+        "unreadable": True,
+        "size": info.st_size,
+        "head": head.decode("utf-8", errors="replace"),
+        "modified_at": datetime.datetime.fromtimestamp(info.st_mtime, datetime.timezone.utc)
+        .replace(microsecond=0)
+        .isoformat(),
+    }
 
 
 def write_json_atomic(path: str, data: dict[str, t.Any]) -> None:

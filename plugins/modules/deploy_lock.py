@@ -15,6 +15,8 @@ description:
     run id, the version being deployed and when it was taken.
   - A lock held by another run is never taken over silently. A lock left behind by a cancelled run is reported with its
     holder and age, and only O(break_lock=true) replaces or removes it; the broken lock is returned.
+  - An empty or unparsable lock file (a run killed while taking it) counts as held by an unknown run. It is reported with
+    its size, first bytes and modification time (its age), and likewise only O(break_lock=true) replaces or removes it.
 author:
   - ablage.ops maintainers (@ablage-system)
 extends_documentation_fragment:
@@ -82,21 +84,24 @@ EXAMPLES = r"""
 
 RETURN = r"""
 lock:
-  description: The lock as it is after the module ran (V(null) when released).
+  description:
+    - The lock as it is after the module ran (V(null) when released).
+    - For an unreadable lock file it is C(unreadable=true) with C(size), C(head) (the first bytes) and C(modified_at).
   returned: always
   type: dict
   sample: {"holder": "alice", "run_id": "4711", "version": "1.1.0", "created_at": "2026-11-27T03:00:00+00:00"}
 broken:
-  description: The lock of another run that O(break_lock=true) replaced or removed.
+  description: The lock of another run (or the unreadable lock) that O(break_lock=true) replaced or removed.
   returned: when a lock was broken
   type: dict
 age_s:
-  description: Age in seconds of the lock that was found, if any.
+  description: Age in seconds of the lock that was found, if any (from the file's mtime when it names no valid time).
   returned: always
   type: float
 """
 
 import datetime
+import json
 import os
 import typing as t
 
@@ -106,17 +111,27 @@ from ansible_collections.ablage.ops.plugins.module_utils._deploy_state import (
     LOCK_FILE,
     create_exclusive,
     ensure_dir,
-    read_json,
+    read_lock,
     utc_now,
     write_json_atomic,
 )
 
 
-def _age_seconds(lock: dict[str, t.Any] | None) -> float:
-    if not lock or "created_at" not in lock:
+def _age_seconds(lock: dict[str, t.Any] | None, path: str) -> float:
+    """Age from the lock's created_at; from the file's mtime when that is missing or not a timestamp."""
+    if not lock:
         return 0.0
-    created = datetime.datetime.fromisoformat(str(lock["created_at"]))
-    return round((datetime.datetime.now(datetime.UTC) - created).total_seconds(), 1)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    try:
+        created = datetime.datetime.fromisoformat(str(lock["created_at"]))
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=datetime.timezone.utc)
+    except (KeyError, ValueError):
+        try:
+            created = datetime.datetime.fromtimestamp(os.stat(path).st_mtime, datetime.timezone.utc)
+        except OSError:
+            return 0.0
+    return round((now - created).total_seconds(), 1)
 
 
 class DeployLock:
@@ -127,20 +142,30 @@ class DeployLock:
         self.result: dict[str, t.Any] = {"changed": False}
 
     def held_elsewhere_msg(self, lock: dict[str, t.Any]) -> str:
+        age = _age_seconds(lock, self.path)
+        if lock.get("unreadable"):
+            held = (
+                f"The deploy lock {self.path} is unreadable ({lock['size']} bytes, not a JSON object; first bytes "
+                f"{json.dumps(lock['head'])}; last written {lock['modified_at']}, {age} s ago), so it is treated as "
+                "held by an unknown run. A run may be writing it right now, or one was killed while taking it."
+            )
+        else:
+            held = (
+                f"The deploy lock {self.path} is held by {lock.get('holder', '?')} (run {lock.get('run_id', '?')}, "
+                f"version {lock.get('version', '?')}, taken {lock.get('created_at', '?')}, {age} s ago)."
+            )
         return (
-            f"The deploy lock {self.path} is held by {lock.get('holder', '?')} (run {lock.get('run_id', '?')}, "
-            f"version {lock.get('version', '?')}, taken {lock.get('created_at', '?')}, {_age_seconds(lock)} s ago). "
-            "Wait for that run to finish. If it is known to be dead (for example a cancelled job), break the lock "
-            "explicitly with break_lock=true (the deploy playbook: -e deploy_lock_break=true)."
+            f"{held} Wait for that run to finish. If it is known to be dead (for example a cancelled job), break the "
+            "lock explicitly with break_lock=true (the deploy playbook: -e deploy_lock_break=true)."
         )
 
     def run(self) -> None:
         check = self.module.check_mode
         if not check:
             ensure_dir(self.params["state_dir"])
-        before = read_json(self.path)
-        self.result["age_s"] = _age_seconds(before)
-        mine = before is not None and before.get("run_id") == self.params["run_id"]
+        before = read_lock(self.path)
+        self.result["age_s"] = _age_seconds(before, self.path)
+        mine = before is not None and not before.get("unreadable") and before.get("run_id") == self.params["run_id"]
         if before is not None and not mine and not self.params["break_lock"]:
             self.result["lock"] = before
             self.module.fail_json(msg=self.held_elsewhere_msg(before), **self.result)
@@ -170,7 +195,7 @@ class DeployLock:
         elif before is None:
             if not create_exclusive(self.path, after):
                 # Another run took it between our read and our create.
-                self.module.fail_json(msg=self.held_elsewhere_msg(read_json(self.path) or {}), **self.result)
+                self.module.fail_json(msg=self.held_elsewhere_msg(read_lock(self.path) or {}), **self.result)
         else:
             write_json_atomic(self.path, after)
 
@@ -192,7 +217,7 @@ def main() -> None:
     except (OSError, ValueError) as exc:
         module.fail_json(
             msg=f"Cannot use the deploy lock in {module.params['state_dir']}: {exc}. "
-            "Check that the directory is writable by the connecting user (become: true) and the lock file is valid JSON.",
+            "Check that the directory is writable by the connecting user (become: true).",
         )
 
 

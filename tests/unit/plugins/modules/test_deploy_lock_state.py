@@ -55,12 +55,6 @@ def test_lock_race_lost_between_read_and_create(tmp_path: t.Any, run_module: t.A
     assert res["failed"] and "held by carol" in res["msg"]
 
 
-def test_lock_file_not_json_fails_with_hint(tmp_path: t.Any, run_module: t.Any) -> None:
-    (tmp_path / "deploy.lock").write_text("garbage")
-    res = run_module(deploy_lock.main, lock_args(str(tmp_path)))
-    assert res["failed"] and "valid JSON" in res["msg"]
-
-
 def test_state_merge_idempotent_and_history(tmp_path: t.Any, run_module: t.Any) -> None:
     sd = str(tmp_path / "s")
     upd = {"current_version": "1.0.0", "images": {"backend": "sha256:a"}}
@@ -95,3 +89,49 @@ def test_atomic_write_leaves_old_content_on_failure(tmp_path: t.Any) -> None:
         _deploy_state.write_json_atomic(path, {"bad": object()})
     assert json.loads((tmp_path / "state.json").read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+# --------------------------------------------------------------------------- unreadable lock (issue 14, point 5)
+
+
+def _old_mtime(path: t.Any, seconds_ago: float) -> None:
+    when = os.stat(path).st_mtime - seconds_ago
+    os.utime(path, (when, when))
+
+
+def test_unreadable_lock_is_reported_as_held_by_unknown_run(tmp_path: t.Any, run_module: t.Any) -> None:
+    for content in (b"", b'{"holder": "bo', b"[1, 2]\n", b"\xff\xfe garbage"):
+        lock = tmp_path / "deploy.lock"
+        lock.write_bytes(content)
+        _old_mtime(lock, 3600)
+        res = run_module(deploy_lock.main, lock_args(str(tmp_path)))
+        assert res["failed"], content
+        assert "unreadable" in res["msg"] and "unknown run" in res["msg"], res["msg"]
+        assert f"{len(content)} bytes" in res["msg"] and "break_lock=true" in res["msg"]
+        assert 3500 < res["age_s"] < 3700
+        assert res["lock"]["unreadable"] and res["lock"]["size"] == len(content)
+        assert lock.read_bytes() == content  # never silently taken
+        released = run_module(deploy_lock.main, lock_args(str(tmp_path), state="absent"))
+        assert released["failed"] and lock.read_bytes() == content
+
+
+def test_unreadable_lock_is_replaced_or_removed_by_break_lock(tmp_path: t.Any, run_module: t.Any) -> None:
+    lock = tmp_path / "deploy.lock"
+    lock.write_bytes(b"")
+    taken = run_module(deploy_lock.main, lock_args(str(tmp_path), break_lock=True), diff=True)
+    assert not taken.failed and taken["changed"], taken
+    assert taken["broken"]["unreadable"] and taken["broken"]["size"] == 0
+    assert json.loads(lock.read_text())["run_id"] == "run-1"
+    lock.write_bytes(b"{not json")
+    checked = run_module(deploy_lock.main, lock_args(str(tmp_path), state="absent", break_lock=True), check_mode=True)
+    assert checked["changed"] and lock.exists()
+    removed = run_module(deploy_lock.main, lock_args(str(tmp_path), state="absent", break_lock=True))
+    assert removed["changed"] and removed["broken"]["head"] == "{not json" and not lock.exists()
+
+
+def test_lock_with_bad_created_at_uses_the_file_age(tmp_path: t.Any, run_module: t.Any) -> None:
+    lock = tmp_path / "deploy.lock"
+    lock.write_text(json.dumps({"holder": "bob", "run_id": "awx-1", "created_at": "yesterday"}))
+    _old_mtime(lock, 120)
+    res = run_module(deploy_lock.main, lock_args(str(tmp_path)))
+    assert res["failed"] and "held by bob" in res["msg"] and 100 < res["age_s"] < 200
