@@ -104,21 +104,41 @@ def create_exclusive(path: str, data: dict[str, t.Any]) -> bool:
 
 
 def append_jsonl(path: str, record: dict[str, t.Any]) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Append one line; if the last one is torn (no newline: a run killed mid-write), start a new line first."""
+    line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
-def read_jsonl_tail(path: str, limit: int) -> list[dict[str, t.Any]]:
+def read_jsonl_tail(path: str, limit: int, warn: t.Callable[[str], None] | None = None) -> list[dict[str, t.Any]]:
+    """The newest ``limit`` records; a line that is not a JSON object is skipped and reported through ``warn``.
+
+    History is informational: a torn last line (a run killed mid-write) or a damaged
+    line in the middle must not keep a rollback from reading the state.
+    """
     if limit <= 0 or not os.path.exists(path):
         return []
     records: list[dict[str, t.Any]] = []
-    with open(path, encoding="utf-8") as handle:
-        for raw in handle:
-            if raw.strip():
-                records.append(json.loads(raw))
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                records.append(record)
+            elif warn is not None:
+                what = "is torn (no newline at the end)" if not raw.endswith(b"\n") else "is not a JSON object"
+                warn(f"{path} line {number} {what}; skipped it: {raw[:60].decode('utf-8', 'replace')!r}")
     return records[-limit:]
 
 

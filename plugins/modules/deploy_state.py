@@ -14,6 +14,9 @@ description:
     the Alembic revision before and after, the last backup and its checksum, and the phase the deploy reached.
   - C(history.jsonl) holds one line per deploy or rollback (version, time, deployer, result, durations, downtime).
   - Rollback reads only these files, so it works from a fresh controller or AWX job. Writes are atomic.
+  - A line of C(history.jsonl) that is not a JSON object (a torn last line of a run killed mid-write) is skipped with a
+    warning, and the next record starts on a new line. A C(state.json) that cannot be read fails the task; it is the
+    rollback point, so the module does not guess.
   - Without O(update) or O(history) the module only reads.
 author:
   - ablage.ops maintainers (@ablage-system)
@@ -115,8 +118,21 @@ class DeployState:
         self.state_path = os.path.join(self.params["state_dir"], STATE_FILE)
         self.history_path = os.path.join(self.params["state_dir"], HISTORY_FILE)
 
+    def read_state(self) -> dict[str, t.Any]:
+        try:
+            return read_json(self.state_path) or {}
+        except ValueError as exc:
+            # The rollback point: never guessed, never overwritten by a merge into an empty dict.
+            self.module.fail_json(
+                msg=f"{self.state_path} cannot be read as a JSON object ({exc}). It is the rollback point, so nothing "
+                "is guessed. Restore the file from a copy (a backup of the state directory), or, when the running "
+                "version is known, move it aside (mv state.json state.json.broken) and deploy that version again "
+                "to record a fresh state.",
+            )
+            raise  # unreachable: fail_json exits
+
     def run(self) -> dict[str, t.Any]:
-        before = read_json(self.state_path) or {}
+        before = self.read_state()
         after = merge(before, self.params["update"])
         record = self.params["history"]
         changed = after != before or record is not None
@@ -126,7 +142,7 @@ class DeployState:
                 write_json_atomic(self.state_path, after)
             if record is not None:
                 append_jsonl(self.history_path, {"recorded_at": utc_now(), **record})
-        history = read_jsonl_tail(self.history_path, self.params["history_limit"])
+        history = read_jsonl_tail(self.history_path, self.params["history_limit"], warn=self.module.warn)
         if record is not None and self.module.check_mode:
             history = ([*history, record])[-self.params["history_limit"] :] if self.params["history_limit"] > 0 else []
         result: dict[str, t.Any] = {"changed": changed, "state": after, "history": history}
@@ -150,7 +166,7 @@ def main() -> None:
     except (OSError, ValueError) as exc:
         module.fail_json(
             msg=f"Cannot read or write the deploy state in {module.params['state_dir']}: {exc}. "
-            "Check the directory's permissions (become: true) and that state.json / history.jsonl hold valid JSON.",
+            "Check the directory's permissions (become: true).",
         )
     module.exit_json(**result)
 

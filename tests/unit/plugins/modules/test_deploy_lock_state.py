@@ -79,7 +79,7 @@ def test_state_merge_idempotent_and_history(tmp_path: t.Any, run_module: t.Any) 
 def test_state_file_not_an_object(tmp_path: t.Any, run_module: t.Any) -> None:
     (tmp_path / "state.json").write_text("[1, 2]")
     res = run_module(deploy_state.main, {"state_dir": str(tmp_path)})
-    assert res["failed"] and "valid JSON" in res["msg"]
+    assert res["failed"] and "state.json cannot be read as a JSON object" in res["msg"]
 
 
 def test_atomic_write_leaves_old_content_on_failure(tmp_path: t.Any) -> None:
@@ -135,3 +135,59 @@ def test_lock_with_bad_created_at_uses_the_file_age(tmp_path: t.Any, run_module:
     _old_mtime(lock, 120)
     res = run_module(deploy_lock.main, lock_args(str(tmp_path)))
     assert res["failed"] and "held by bob" in res["msg"] and 100 < res["age_s"] < 200
+
+
+# ------------------------------------------------------------------ torn history, corrupt state (issue 14)
+
+
+def _warnings(res: t.Any) -> list[str]:
+    """Warning texts; ansible-core 2.19 returns them as summaries with the text in event.msg."""
+    return [w if isinstance(w, str) else w["event"]["msg"] for w in res.get("warnings", [])]
+
+
+def _history(sd: t.Any, *versions: str) -> t.Any:
+    path = sd / "history.jsonl"
+    path.write_text("".join(json.dumps({"version": v, "result": "success"}) + "\n" for v in versions))
+    return path
+
+
+def test_torn_last_history_line_is_skipped_with_a_warning(tmp_path: t.Any, run_module: t.Any) -> None:
+    path = _history(tmp_path, "1.0.0", "1.1.0")
+    with path.open("ab") as handle:
+        handle.write(b'{"version": "1.2.0", "res')  # a run killed mid-write
+    read = run_module(deploy_state.main, {"state_dir": str(tmp_path)})
+    assert not read.failed, read["msg"]
+    assert [h["version"] for h in read["history"]] == ["1.0.0", "1.1.0"]
+    assert any(str(path) in w and "line 3" in w for w in _warnings(read)), read.get("warnings")
+
+
+def test_append_after_a_torn_line_starts_a_new_line(tmp_path: t.Any, run_module: t.Any) -> None:
+    path = _history(tmp_path, "1.0.0")
+    with path.open("ab") as handle:
+        handle.write(b'{"version": "1.1.0", "res')
+    appended = run_module(deploy_state.main, {"state_dir": str(tmp_path), "history": {"version": "1.2.0"}})
+    assert not appended.failed, appended["msg"]
+    lines = path.read_text().splitlines()
+    assert lines[1] == '{"version": "1.1.0", "res'
+    assert json.loads(lines[2])["version"] == "1.2.0"
+    assert [h["version"] for h in appended["history"]] == ["1.0.0", "1.2.0"]
+    assert any(str(path) in w and "line 2" in w for w in _warnings(appended))
+
+
+def test_corrupt_history_line_in_the_middle_is_skipped(tmp_path: t.Any, run_module: t.Any) -> None:
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b'{"version": "1.0.0"}\n\xff\xfe{oops\n[1]\n{"version": "1.1.0"}\n')
+    read = run_module(deploy_state.main, {"state_dir": str(tmp_path)})
+    assert not read.failed, read["msg"]
+    assert [h["version"] for h in read["history"]] == ["1.0.0", "1.1.0"]
+    warned = " ".join(_warnings(read))
+    assert "line 2" in warned and "line 3" in warned and str(path) in warned
+
+
+def test_state_json_unparsable_fails_naming_the_file_and_the_fix(tmp_path: t.Any, run_module: t.Any) -> None:
+    (tmp_path / "state.json").write_text('{"current_version": "1.0')
+    res = run_module(deploy_state.main, {"state_dir": str(tmp_path), "update": {"phase": "x"}})
+    assert res.failed
+    assert str(tmp_path / "state.json") in res["msg"] and "rollback point" in res["msg"], res["msg"]
+    assert "history.jsonl" not in res["msg"]
+    assert (tmp_path / "state.json").read_text() == '{"current_version": "1.0'  # not overwritten
