@@ -140,6 +140,8 @@ class _Builder:
             return f"not reached: the run failed before {what} (see what failed)"
         if self.playbook not in ("deploy",):
             return f"not part of playbooks/{self.playbook}.yml"
+        if self.ev.get("result") == "unchanged":
+            return "not needed: the target version already runs, nothing to deploy"
         return f"not run ({what} skipped by tags or settings)"
 
     # -------------------------------------------------------------- pre-deployment

@@ -36,6 +36,32 @@ def service_digests(images: t.Mapping[str, str], pull_results: t.Sequence[t.Mapp
     return out
 
 
+def deploy_plan(
+    release: t.Mapping[str, t.Any], migration: t.Mapping[str, t.Any] | None, force: bool
+) -> dict[str, t.Any]:
+    """Deploy, or nothing to do: the running release is the target, its images are the registry's, nothing pending.
+
+    ``migration`` is alembic_migrate's status result (skipped or absent when the images differ anyway).
+    """
+    current, version = release.get("current_version"), release.get("version")
+    plan = {"current_version": current, "version": version}
+    if force:
+        return dict(plan, action="deploy", reason=f"deploy_force=true: {version} is deployed again")
+    if not release.get("up_to_date"):
+        return dict(plan, action="deploy", reason=str(release.get("up_to_date_reason") or f"{current} -> {version}"))
+    if not migration or migration.get("skipped") or "pending" not in migration:
+        return dict(plan, action="deploy", reason="the migration state was not read")
+    pending = list(migration.get("pending") or [])
+    if pending:
+        return dict(plan, action="deploy", reason=f"{version} runs, but migrations are pending: {', '.join(pending)}")
+    return dict(
+        plan,
+        action="none",
+        reason=f"already at {version}: every app service runs the registry's image of {version}, "
+        f"database at {migration.get('current_before') or 'base'} (head), nothing pending",
+    )
+
+
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
-        return {"service_digests": service_digests}
+        return {"service_digests": service_digests, "deploy_plan": deploy_plan}

@@ -151,6 +151,41 @@ def is_insecure(registry: str, insecure: set[str]) -> bool:
     return False
 
 
+def config_digest(manifest_json: str) -> str | None:
+    """The image's config digest (= the image ID an engine gives it) of a single-platform manifest, else None."""
+    try:
+        document = json.loads(manifest_json)
+    except ValueError:
+        return None
+    digest = (document.get("config") or {}).get("digest") if isinstance(document, dict) else None
+    return str(digest) if digest else None
+
+
+def up_to_date(
+    current: str | None,
+    version: str,
+    images: dict[str, str],
+    running: dict[str, dict[str, t.Any]],
+    registry: dict[str, dict[str, t.Any]],
+) -> tuple[bool, str]:
+    """Whether every app service already runs the registry's image of ``version``, and why (not)."""
+    if current != version:
+        return False, f"the project points at {current}, not {version}"
+    for service, image in sorted(images.items()):
+        container = running.get(service) or {}
+        if container.get("state") != "running":
+            return False, f"{service} is not running ({container.get('state') or 'no container'})"
+        wanted = (registry.get(image) or {}).get("config_digest")
+        if not wanted:
+            return False, f"the registry's image of {image} has no single config digest to compare with"
+        if container.get("image_id") != wanted:
+            return (
+                False,
+                f"{service} runs {str(container.get('image_id'))[:19]}, the registry's {image} is {wanted[:19]}",
+            )
+    return True, f"every app service runs the registry's image of {version}"
+
+
 def manifest_summary(manifest_json: str) -> str | None:
     """A short proof of what ``docker manifest inspect`` found: media type and, for an index, its platforms."""
     try:

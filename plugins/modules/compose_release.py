@@ -69,6 +69,13 @@ options:
       - Ask each image's registry whether the image of O(version) exists (C(docker manifest inspect)).
     type: bool
     default: false
+  running:
+    description:
+      - Also read the app services' running containers (C(docker compose ps)) and their image IDs. With
+        O(check_registry=true), RV(up_to_date) tells whether every app service already runs the registry's image of
+        O(version).
+    type: bool
+    default: false
   docker_cli:
     description:
       - The Docker CLI with the Compose v2 plugin.
@@ -123,6 +130,20 @@ static_services:
   returned: when both versions are known and differ
   type: list
   elements: str
+running:
+  description: Per app service, its container's state and image ID (C(sha256:...)); no entry when it has no container.
+  returned: when O(running=true)
+  type: dict
+  sample: {"backend": {"state": "running", "image_id": "sha256:98f4...", "container": "3c1f..."}}
+up_to_date:
+  description: Every app service runs the registry's image of O(version) and the env file points at it.
+  returned: when O(running=true) and O(check_registry=true)
+  type: bool
+up_to_date_reason:
+  description: Why RV(up_to_date) is what it is, in one sentence.
+  returned: when O(running=true) and O(check_registry=true)
+  type: str
+  sample: backend runs sha256:98f40e5a3f95, the registry's 127.0.0.1:5000/ablage/backend:1.1.0 is sha256:c50d96edcdc2
 registry:
   description: Per image, whether its registry has it, and what it has (media type, config digest or index platforms).
   returned: when O(check_registry=true)
@@ -138,6 +159,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ablage.ops.plugins.module_utils._release import (
     ReleaseError,
+    config_digest,
     follows_version,
     images_of,
     insecure_registries,
@@ -146,6 +168,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._release import (
     read_variable,
     registry_of,
     set_variable,
+    up_to_date,
     variable_problem,
     version_problem,
 )
@@ -184,6 +207,12 @@ class ComposeRelease:
                 self.result["static_services"] = follows_version(self.result["images"], self.result["current_images"])
         if self.params["check_registry"]:
             self.result["registry"] = self.check_registry(sorted(set(self.result["images"].values())))
+        if self.params["running"]:
+            self.result["running"] = self.running()
+            if self.params["check_registry"]:
+                self.result["up_to_date"], self.result["up_to_date_reason"] = up_to_date(
+                    current, version, self.result["images"], self.result["running"], self.result["registry"]
+                )
         if self.params["state"] == "present":
             self.point(text, current, version)
         self.module.exit_json(**self.result)
@@ -230,9 +259,34 @@ class ComposeRelease:
                 args.append("--insecure")
             rc, out, err = self.docker([*args, image])
             if rc == 0:
-                found[image] = {"exists": True, "manifest": manifest_summary(out)}
+                found[image] = {"exists": True, "manifest": manifest_summary(out), "config_digest": config_digest(out)}
             else:
                 found[image] = {"exists": False, "error": (err.strip() or out.strip())[:300]}
+        return found
+
+    def running(self) -> dict[str, dict[str, t.Any]]:
+        services = self.params["services"]
+        rc, out, err = self.docker(
+            ["compose", "--project-directory", self.params["project_dir"], "ps", "--all", "-q", *services]
+        )
+        ids = out.split() if rc == 0 else []
+        if not ids:
+            return {}
+        rc, out, err = self.docker(["inspect", *ids])
+        if rc != 0:
+            self.module.fail_json(msg=f"docker inspect of the app containers failed: {err.strip()}", **self.result)
+        found: dict[str, dict[str, t.Any]] = {}
+        for container in json.loads(out):
+            service = ((container.get("Config") or {}).get("Labels") or {}).get("com.docker.compose.service")
+            if (
+                service in services
+                and (container.get("Config") or {}).get("Labels", {}).get("com.docker.compose.oneoff") != "True"
+            ):
+                found[service] = {
+                    "state": (container.get("State") or {}).get("Status"),
+                    "image_id": container.get("Image"),
+                    "container": str(container.get("Id", ""))[:12],
+                }
         return found
 
     def point(self, text: str, current: str | None, version: str) -> None:
@@ -268,6 +322,7 @@ def main() -> None:
             "state": {"type": "str", "choices": ["query", "present"], "default": "query"},
             "services": {"type": "list", "elements": "str", "default": []},
             "check_registry": {"type": "bool", "default": False},
+            "running": {"type": "bool", "default": False},
             "docker_cli": {"type": "str", "default": "docker"},
         },
         supports_check_mode=True,

@@ -110,3 +110,20 @@ def test_another_shapes_queue_fields_and_a_version_with_a_semicolon(stack: Stack
     assert "has no jobs.waiting, jobs.active" in out and "set ablage_queue_idle" in out, out[-3000:]
     assert "is not a valid release" in out, out[-3000:]
     assert snapshot(stack) == before
+
+
+def test_deploying_the_running_version_is_a_no_op(stack: Stack) -> None:
+    """Same version, same images as the registry's, nothing pending: no lock, no maintenance, changed=0."""
+    running = next(
+        line.split("=", 1)[1].strip()
+        for line in (PROJECT_DIR / ".env").read_text(encoding="utf-8").splitlines()
+        if line.startswith("ABLAGE_VERSION=")
+    )
+    before = snapshot(stack)
+    run = deploy("-e", f"ablage_version={running}")
+    out = " ".join((run.stdout + run.stderr).split())
+    assert run.returncode == 0, out[-3000:]
+    assert f"already at {running}: every app service runs the registry" in out, out[-3000:]
+    assert " changed=0 " in out, out[-2000:]
+    assert "Result: UNCHANGED" in out
+    assert snapshot(stack) == before

@@ -26,3 +26,27 @@ def test_digest_pinned_image_and_unknown_digest() -> None:
     pinned = "registry.example/ablage/worker@sha256:" + "d" * 64
     images = {"worker": pinned, "backend": "ablage-backend:latest"}
     assert service_digests(images, [_pulled(pinned, pinned)]) == {"worker": pinned, "backend": ""}
+
+
+def test_deploy_plan() -> None:
+    from ansible_collections.ablage.ops.plugins.filter.release import deploy_plan
+
+    same = {"current_version": "1.1.0", "version": "1.1.0", "up_to_date": True}
+    idle = {"pending": [], "current_before": "0002"}
+    assert deploy_plan(same, idle, False)["action"] == "none"
+    assert "already at 1.1.0" in deploy_plan(same, idle, False)["reason"]
+    assert deploy_plan(same, idle, True)["action"] == "deploy"
+    assert "0003" in deploy_plan(same, {"pending": ["0003"]}, False)["reason"]
+    assert deploy_plan(same, {"skipped": True}, False)["action"] == "deploy"
+    other = {
+        "current_version": "1.0.0",
+        "version": "1.1.0",
+        "up_to_date": False,
+        "up_to_date_reason": "points at 1.0.0",
+    }
+    assert deploy_plan(other, None, False) == {
+        "current_version": "1.0.0",
+        "version": "1.1.0",
+        "action": "deploy",
+        "reason": "points at 1.0.0",
+    }

@@ -99,3 +99,22 @@ def test_manifest_summary_of_an_index_and_a_manifest() -> None:
     assert manifest_summary(index) == "index (application/vnd.oci.image.index.v1+json) with linux/amd64"
     assert "config sha256:1" in (manifest_summary('{"schemaVersion": 2, "config": {"digest": "sha256:1"}}') or "")
     assert manifest_summary("not json") is None
+
+
+def test_up_to_date_compares_running_image_ids_with_the_registry() -> None:
+    from ansible_collections.ablage.ops.plugins.module_utils._release import config_digest, up_to_date
+
+    images = {"api": "r/o/server:1.1.0", "ocr": "r/o/server:1.1.0"}
+    registry = {"r/o/server:1.1.0": {"exists": True, "config_digest": "sha256:aaa"}}
+    running = {
+        "api": {"state": "running", "image_id": "sha256:aaa"},
+        "ocr": {"state": "running", "image_id": "sha256:aaa"},
+    }
+    assert up_to_date("1.1.0", "1.1.0", images, running, registry)[0]
+    assert not up_to_date("1.0.0", "1.1.0", images, running, registry)[0]
+    moved = dict(running, ocr={"state": "running", "image_id": "sha256:old"})
+    ok, reason = up_to_date("1.1.0", "1.1.0", images, moved, registry)
+    assert not ok and "ocr runs sha256:old" in reason
+    assert "not running" in up_to_date("1.1.0", "1.1.0", images, {"api": running["api"]}, registry)[1]
+    assert config_digest('{"config": {"digest": "sha256:c"}}') == "sha256:c"
+    assert config_digest('{"manifests": []}') is None

@@ -8,6 +8,10 @@ import os
 import stat
 import typing as t
 
+import pytest
+
+import ansible.module_utils._internal
+
 from ansible_collections.ablage.ops.plugins.module_utils import _deploy_state
 from ansible_collections.ablage.ops.plugins.modules import deploy_lock, deploy_state
 
@@ -140,6 +144,13 @@ def test_lock_with_bad_created_at_uses_the_file_age(tmp_path: t.Any, run_module:
 # ------------------------------------------------------------------ torn history, corrupt state (issue 14)
 
 
+@pytest.fixture
+def target_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """module.warn() lands in the result only on the target; importing controller code (another test's
+    lookup plugin) flips ansible's is_controller, which would send warnings to Display instead."""
+    monkeypatch.setattr(ansible.module_utils._internal, "is_controller", False)
+
+
 def _warnings(res: t.Any) -> list[str]:
     """Warning texts; ansible-core 2.19 returns them as summaries with the text in event.msg."""
     return [w if isinstance(w, str) else w["event"]["msg"] for w in res.get("warnings", [])]
@@ -151,6 +162,7 @@ def _history(sd: t.Any, *versions: str) -> t.Any:
     return path
 
 
+@pytest.mark.usefixtures("target_side")
 def test_torn_last_history_line_is_skipped_with_a_warning(tmp_path: t.Any, run_module: t.Any) -> None:
     path = _history(tmp_path, "1.0.0", "1.1.0")
     with path.open("ab") as handle:
@@ -161,6 +173,7 @@ def test_torn_last_history_line_is_skipped_with_a_warning(tmp_path: t.Any, run_m
     assert any(str(path) in w and "line 3" in w for w in _warnings(read)), read.get("warnings")
 
 
+@pytest.mark.usefixtures("target_side")
 def test_append_after_a_torn_line_starts_a_new_line(tmp_path: t.Any, run_module: t.Any) -> None:
     path = _history(tmp_path, "1.0.0")
     with path.open("ab") as handle:
@@ -174,6 +187,7 @@ def test_append_after_a_torn_line_starts_a_new_line(tmp_path: t.Any, run_module:
     assert any(str(path) in w and "line 2" in w for w in _warnings(appended))
 
 
+@pytest.mark.usefixtures("target_side")
 def test_corrupt_history_line_in_the_middle_is_skipped(tmp_path: t.Any, run_module: t.Any) -> None:
     path = tmp_path / "history.jsonl"
     path.write_bytes(b'{"version": "1.0.0"}\n\xff\xfe{oops\n[1]\n{"version": "1.1.0"}\n')
