@@ -277,11 +277,9 @@ class ComposeRelease:
             self.module.fail_json(msg=f"docker inspect of the app containers failed: {err.strip()}", **self.result)
         found: dict[str, dict[str, t.Any]] = {}
         for container in json.loads(out):
-            service = ((container.get("Config") or {}).get("Labels") or {}).get("com.docker.compose.service")
-            if (
-                service in services
-                and (container.get("Config") or {}).get("Labels", {}).get("com.docker.compose.oneoff") != "True"
-            ):
+            labels = (container.get("Config") or {}).get("Labels") or {}
+            service = str(labels.get("com.docker.compose.service", ""))
+            if service in services and labels.get("com.docker.compose.oneoff") != "True":
                 found[service] = {
                     "state": (container.get("State") or {}).get("Status"),
                     "image_id": container.get("Image"),
