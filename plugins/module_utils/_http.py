@@ -22,6 +22,7 @@ import ssl
 import time
 import typing as t
 import urllib.error
+import urllib.parse
 
 from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.urls import ConnectionError as AnsibleUrlsConnectionError
@@ -32,6 +33,9 @@ T = t.TypeVar("T")
 _UNSET: t.Any = object()
 
 USER_AGENT = "ablage.ops"
+
+REDIRECT_CODES = (301, 302, 303, 307, 308)
+MAX_REDIRECTS = 10  # urllib's own limit, which follow_redirects=safe used
 
 # Shared argument_spec fragment for TLS and request timeout; documented in the
 # ablage.ops.tls doc fragment. Copied (not shared by reference) by each module.
@@ -108,6 +112,20 @@ class HttpResponse:
 def _is_tls_error(exc: BaseException) -> bool:
     reason = getattr(exc, "reason", None)
     return isinstance(exc, (ssl.SSLError, SSLValidationError)) or isinstance(reason, ssl.SSLError)
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the default port filled in: what a credential is bound to."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # malformed ("http://[::1/x"): an origin of its own, the request then fails
+        return "", url, None
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
 
 
 def join_url(base_url: str | None, path_or_url: str) -> str:
@@ -219,53 +237,71 @@ class HttpClient:
             data = b""
         effective_timeout = self.timeout if timeout is None else timeout
         try:
-            context = self.tls_context()
+            self.tls_context()
         except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError: unreadable CA file or client key
             raise HttpConnectionError(method, url, f"cannot set up TLS: {exc}", tls=True) from exc
 
+        # Redirects are followed here, not by urllib: urllib would send Authorization to any host a
+        # redirect names. Like follow_redirects=safe, only GET and HEAD follow; others get the 3xx back.
+        own_origin = origin(url)
+        current = url
         started = time.monotonic()
+        for hop in range(MAX_REDIRECTS + 1):
+            if origin(current) != own_origin:
+                send_headers = {k: v for k, v in send_headers.items() if k.lower() != "authorization"}
+            status, resp_headers, body = self._open_once(method, current, data, send_headers, effective_timeout)
+            location = resp_headers.get("location")
+            if status not in REDIRECT_CODES or not location or method not in ("GET", "HEAD") or hop == MAX_REDIRECTS:
+                break
+            try:
+                current = urllib.parse.urljoin(current, location)
+            except ValueError as exc:
+                raise HttpConnectionError(method, current, f"invalid redirect to {location!r}: {exc}") from exc
+        latency_ms = round((time.monotonic() - started) * 1000.0, 1)
+        return HttpResponse(method, url, status, resp_headers, body, latency_ms)
+
+    def _open_once(
+        self, method: str, url: str, data: bytes | None, headers: dict[str, str], timeout: float
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request, no redirect followed: (status, headers, body); HttpConnectionError if no answer."""
         try:
             resp = Request().open(
                 method,
                 url,
                 data=data,
-                headers=send_headers,
-                timeout=effective_timeout,
+                headers=headers,
+                timeout=timeout,
                 validate_certs=self.validate_certs,
                 ca_path=self.ca_path,
                 client_cert=self.client_cert,
                 client_key=self.client_key,
                 http_agent=USER_AGENT,
-                follow_redirects="safe",
+                follow_redirects="none",
                 use_netrc=False,
-                context=context,
+                context=self.tls_context(),
             )
             try:
                 body = resp.read()
             finally:
                 resp.close()
-            status = int(resp.status)
-            resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+            return int(resp.status), {k.lower(): v for k, v in resp.headers.items()}, body
         except urllib.error.HTTPError as exc:
-            # A non-2xx status is still a response: keep status, headers and body.
-            status = int(exc.code)
-            resp_headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+            # A non-2xx status (a redirect too) is still a response: keep status, headers and body.
             try:
                 body = exc.read() or b""
             except (OSError, http.client.HTTPException):
                 body = b""
+            return int(exc.code), {k.lower(): v for k, v in (exc.headers or {}).items()}, body
         except (urllib.error.URLError, OSError, http.client.HTTPException, AnsibleUrlsConnectionError) as exc:
             reason = getattr(exc, "reason", None) or exc
             if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
-                text = f"timed out after {effective_timeout:g} s"
+                text = f"timed out after {timeout:g} s"
             else:
                 text = to_text(reason, errors="surrogate_or_replace") or type(exc).__name__
             raise HttpConnectionError(method, url, text, tls=_is_tls_error(exc)) from exc
         except ValueError as exc:
             # e.g. a malformed URL ("unknown url type")
             raise HttpConnectionError(method, url, f"invalid request: {exc}") from exc
-        latency_ms = round((time.monotonic() - started) * 1000.0, 1)
-        return HttpResponse(method, url, status, resp_headers, body, latency_ms)
 
     def get(self, path_or_url: str, **kwargs: t.Any) -> HttpResponse:
         return self.request("GET", path_or_url, **kwargs)

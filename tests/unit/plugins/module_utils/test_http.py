@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import typing as t
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -342,3 +345,75 @@ def test_tls_context_built_once_and_bad_ca_reported(tmp_path: t.Any) -> None:
     with pytest.raises(HttpConnectionError) as exc:
         HttpClient(base_url="https://127.0.0.1:9", ca_path=str(bad)).request("GET", "/")
     assert exc.value.tls and "cannot set up TLS" in exc.value.reason
+
+
+# --------------------------------------------------------------------------- redirects and the bearer token (issue 14)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Redirects /to?<url> with 302; any other path answers 200 and records the Authorization it got."""
+
+    seen: t.ClassVar[list[tuple[str, str | None]]]
+
+    def do_GET(self) -> None:
+        path, _, query = self.path.partition("?")
+        if path == "/to":
+            self.send_response(302)
+            self.send_header("Location", urllib.parse.unquote(query))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        auth = self.headers.get("Authorization")
+        self.seen.append((f"{self.server.server_address[0]}{path}", auth))
+        body = json.dumps({"authorization": auth}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, format: str, *args: t.Any) -> None:
+        pass
+
+
+@pytest.fixture
+def two_hosts() -> t.Iterator[tuple[str, str, str, list[tuple[str, str | None]]]]:
+    """Servers on 127.0.0.1 and 127.0.0.2 (another origin), plus another port on 127.0.0.1; one shared record."""
+    seen: list[tuple[str, str | None]] = []
+    handler = type("Recorder", (_Recorder,), {"seen": seen})
+    servers = [ThreadingHTTPServer((host, 0), handler) for host in ("127.0.0.1", "127.0.0.2", "127.0.0.1")]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        yield (*(f"http://{s.server_address[0]}:{s.server_address[1]}" for s in servers), seen)  # type: ignore[misc]
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+def test_redirect_to_another_host_drops_the_bearer_token(two_hosts: t.Any) -> None:
+    first, other_host, other_port, seen = two_hosts
+    client = HttpClient(base_url=first, bearer_token="secret-admin-token")
+    for target in (f"{other_host}/landing", f"{other_port}/landing"):
+        response = client.get("/to?" + urllib.parse.quote(target, safe=""))
+        assert response.status == 200
+        assert response.json() == {"authorization": None}
+    assert [auth for _, auth in seen] == [None, None]  # what the servers received
+
+
+def test_redirect_within_the_origin_keeps_the_bearer_token(two_hosts: t.Any) -> None:
+    first, _, _, seen = two_hosts
+    client = HttpClient(base_url=first, bearer_token="secret-admin-token")
+    response = client.get("/to?/landing")
+    assert response.status == 200 and response.json() == {"authorization": "Bearer secret-admin-token"}
+    assert seen == [("127.0.0.1/landing", "Bearer secret-admin-token")]
+
+
+def test_redirect_of_a_post_is_returned_not_followed(two_hosts: t.Any) -> None:
+    first, other_host, _, seen = two_hosts
+    client = HttpClient(base_url=first, bearer_token="secret-admin-token")
+    response = client.post("/to?" + urllib.parse.quote(f"{other_host}/landing", safe=""), json_body={})
+    assert response.status == 302 and seen == []
