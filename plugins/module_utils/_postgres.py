@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import traceback
 import typing as t
 import urllib.parse
@@ -86,14 +87,57 @@ def describe_target(params: t.Mapping[str, t.Any], database: str | None = None) 
     return f"{user}@{host}:{port}/{db}"
 
 
-def dsn_from_sqlalchemy_url(url: str) -> str:
-    """A libpq URI from a SQLAlchemy URL (``postgresql+psycopg2://`` -> ``postgresql://``)."""
-    url = url.strip()
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.split("+", 1)[0]
-    if scheme not in ("postgresql", "postgres"):
-        raise ValueError(f"not a PostgreSQL URL (scheme '{parts.scheme}')")
-    return "postgresql" + url[len(parts.scheme) :]
+# SQLAlchemy's own URL grammar (sqlalchemy.engine.url._parse_url): the application's Alembic reads the URL
+# with it, so the module must find the same user, password and host. Unlike libpq's URI parser it takes a
+# '/', ':', '#' or '?' in the password as part of it; only '@' must be percent-encoded.
+_SQLALCHEMY_URL = re.compile(
+    r"""
+    (?P<scheme>[\w+]+)://
+    (?:(?P<user>[^:/]*)(?::(?P<password>[^@]*))?@)?
+    (?:\[(?P<ipv6host>[^/?]+)\]|(?P<host>[^/:?]+))?
+    (?::(?P<port>[^/?]*))?
+    (?:/(?P<database>[^?]*))?
+    (?:\?(?P<query>.*))?
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+
+def connect_keywords_from_url(url: str) -> dict[str, str]:
+    """libpq keywords (host, port, user, password, dbname, query options) from a SQLAlchemy PostgreSQL URL.
+
+    The connection then never hands the URL to libpq, whose URI errors quote pieces of it (a password
+    with a '/' came back as 'invalid integer value "<start of password>" for connection option "port"').
+    Error messages here name no part of the URL but the scheme.
+    """
+    match = _SQLALCHEMY_URL.fullmatch(url.strip())
+    if not match:
+        raise ValueError("not a URL of the form postgresql://user:password@host:port/database")
+    scheme = match.group("scheme")
+    if scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL (scheme '{scheme}')")
+    keywords: dict[str, str] = {}
+    host = match.group("ipv6host") or match.group("host")
+    port = match.group("port")
+    if (host and "@" in host) or (port and not port.isdigit()):
+        raise ValueError(
+            "not a valid URL: the user or password holds a character that must be percent-encoded "
+            "(an '@', or '/', ':', '#', '?' and '%' for other readers than SQLAlchemy); build the URL with the "
+            "ablage.ops.postgres_url filter"
+        )
+    for keyword, group in (("user", "user"), ("password", "password")):
+        value = match.group(group)
+        if value:
+            keywords[keyword] = urllib.parse.unquote(value)
+    if match.group("database"):
+        keywords["dbname"] = match.group("database")  # as SQLAlchemy: not percent-decoded
+    if host:
+        keywords["host"] = urllib.parse.unquote(host)
+    if port:
+        keywords["port"] = port
+    for key, value in urllib.parse.parse_qsl(match.group("query") or "", keep_blank_values=True):
+        keywords[key] = value
+    return keywords
 
 
 def connect(
@@ -102,9 +146,13 @@ def connect(
     dsn: str | None = None,
     autocommit: bool = True,
     connect_timeout: int = 10,
+    keywords: t.Mapping[str, str] | None = None,
 ) -> t.Any:
-    """A psycopg2 connection from options (unset ones fall back to libpq defaults) or a DSN."""
-    if dsn:
+    """A psycopg2 connection from options (unset ones fall back to libpq defaults), a DSN or libpq keywords."""
+    if keywords is not None:
+        merged = {"connect_timeout": str(connect_timeout), "application_name": "ablage.ops", **keywords}
+        conn = psycopg2.connect(**merged)
+    elif dsn:
         conn = psycopg2.connect(dsn, connect_timeout=connect_timeout, application_name="ablage.ops")
     else:
         params = params or {}

@@ -108,8 +108,11 @@ options:
   database_url:
     description:
       - SQLAlchemy URL of the database, for example C(postgresql+psycopg2://user:pass@127.0.0.1:5432/ablage).
-        Exported to O(command) as O(database_url_env), and used (as a libpq URL) to read the version table and to
-        check whether tables have rows.
+        Exported to O(command) as O(database_url_env), and read the way SQLAlchemy reads it (user, password, host,
+        port, database, query options as libpq keywords) to read the version table and to check whether tables have
+        rows.
+      - Percent-encode the user name and password; the P(ablage.ops.postgres_url#filter) filter builds such a URL.
+        No part of the password appears in the module's output or error messages.
     type: str
   database_url_env:
     description:
@@ -287,6 +290,7 @@ output:
 """
 
 import concurrent.futures
+import contextlib
 import importlib.util
 import sys
 import typing as t
@@ -306,7 +310,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._postgres import (
     PsycopgError,
     alembic_revision,
     connect,
-    dsn_from_sqlalchemy_url,
+    connect_keywords_from_url,
     sentence,
     table_has_rows,
 )
@@ -371,11 +375,11 @@ class AlembicMigrateManager:
                     exception=PSYCOPG2_IMPORT_ERROR,
                 )
             try:
-                dsn = dsn_from_sqlalchemy_url(self.params["database_url"])
+                keywords = connect_keywords_from_url(self.params["database_url"])
             except ValueError as exc:
                 raise AlembicError(f"database_url is {exc}: give a postgresql:// or postgresql+driver:// URL") from exc
             try:
-                self.conn = connect(dsn=dsn)
+                self.conn = connect(keywords=keywords)
             except PsycopgError as exc:
                 raise AlembicError(
                     f"cannot connect to the database of database_url: {sentence(exc)} "
@@ -604,6 +608,15 @@ class AlembicMigrateManager:
             self.conn.close()
 
 
+def mask_url_password(module: AnsibleModule) -> None:
+    """Mask the decoded password of database_url too: no_log masks only the URL as given, and Alembic or
+    the server may print the password itself. Shorter than 4 characters it would mask common words instead."""
+    with contextlib.suppress(ValueError):
+        password = connect_keywords_from_url(module.params["database_url"] or "").get("password", "")
+        if len(password) >= 4:
+            module.no_log_values.add(password)
+
+
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
@@ -624,6 +637,7 @@ def main() -> None:
         required_if=[("action", "downgrade", ["revision"])],
         supports_check_mode=True,
     )
+    mask_url_password(module)
     manager = AlembicMigrateManager(module)
     try:
         manager.run()

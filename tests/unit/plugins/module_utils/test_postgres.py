@@ -8,9 +8,9 @@ import pytest
 
 from ansible_collections.ablage.ops.plugins.module_utils import _postgres
 from ansible_collections.ablage.ops.plugins.module_utils._postgres import (
+    connect_keywords_from_url,
     connection_argument_spec,
     describe_target,
-    dsn_from_sqlalchemy_url,
     libpq_env,
     quote_ident_text,
 )
@@ -44,21 +44,44 @@ def test_describe_target(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "dsn"),
+    ("url", "keywords"),
     [
-        ("postgresql+psycopg2://u:p@h:5432/db", "postgresql://u:p@h:5432/db"),
-        ("postgresql+asyncpg://u@h/db?sslmode=require", "postgresql://u@h/db?sslmode=require"),
-        ("postgres://h/db", "postgresql://h/db"),
-        ("postgresql:///db?host=/run/postgresql", "postgresql:///db?host=/run/postgresql"),
+        (
+            "postgresql+psycopg2://u:p@h:5432/db",
+            {"user": "u", "password": "p", "host": "h", "port": "5432", "dbname": "db"},
+        ),
+        (
+            "postgresql+asyncpg://u@h/db?sslmode=require",
+            {"user": "u", "host": "h", "dbname": "db", "sslmode": "require"},
+        ),
+        ("postgres://h/db", {"host": "h", "dbname": "db"}),
+        ("postgresql:///db?host=/run/postgresql", {"dbname": "db", "host": "/run/postgresql"}),
+        ("postgresql://u@[::1]:5433/db", {"user": "u", "host": "::1", "port": "5433", "dbname": "db"}),
+        # Every reserved character percent-encoded (ablage.ops.postgres_url), and Jinja's urlencode ('/' raw).
+        (
+            "postgresql://a%3Ab:p%2F%40%3A%25%23%3F@h/db",
+            {"user": "a:b", "password": "p/@:%#?", "host": "h", "dbname": "db"},
+        ),
+        ("postgresql://u:p/%40%3A%25%23%3F@h/db", {"user": "u", "password": "p/@:%#?", "host": "h", "dbname": "db"}),
     ],
 )
-def test_dsn_from_sqlalchemy_url(url: str, dsn: str) -> None:
-    assert dsn_from_sqlalchemy_url(url) == dsn
+def test_connect_keywords_from_url(url: str, keywords: dict[str, str]) -> None:
+    assert connect_keywords_from_url(url) == keywords
 
 
-def test_dsn_from_other_databases_is_refused() -> None:
-    with pytest.raises(ValueError, match="not a PostgreSQL URL"):
-        dsn_from_sqlalchemy_url("sqlite:///x.db")
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("sqlite:///x.db", "not a PostgreSQL URL"),
+        ("app:secret@db/x", "not a URL of the form"),
+        ("postgresql://u:sec@ret@h/db", "percent-encode"),
+        ("postgresql://u:sec:ret@h:notaport/db", "percent-encode"),
+    ],
+)
+def test_connect_keywords_refuses_without_echoing_the_url(url: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem) as exc:
+        connect_keywords_from_url(url)
+    assert "ret" not in str(exc.value) and "secret" not in str(exc.value)
 
 
 @pytest.mark.parametrize(

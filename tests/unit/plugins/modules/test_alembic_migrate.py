@@ -333,11 +333,11 @@ def test_database_url_reads_the_version_table(
     run_module: Run, fake: FakeAlembic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conn = FakeConn()
-    dsns: list[str | None] = []
+    dsns: list[t.Any] = []
     state = {"rev": ["0002"]}
 
-    def fake_connect(*args: t.Any, dsn: str | None = None, **kwargs: t.Any) -> FakeConn:
-        dsns.append(dsn)
+    def fake_connect(*args: t.Any, keywords: t.Any = None, **kwargs: t.Any) -> FakeConn:
+        dsns.append(keywords)
         return conn
 
     monkeypatch.setattr(alembic_migrate, "connect", fake_connect)
@@ -347,7 +347,7 @@ def test_database_url_reads_the_version_table(
     result = run_module(alembic_migrate.main, dict(BASE, database_url=url, revision="0003"), check_mode=True)
     assert result.get("failed")
     assert result["destructive"][0]["table_has_rows"] is True
-    assert dsns == ["postgresql://app:pw-xyz@db:5432/ablage"]
+    assert dsns == [{"host": "db", "port": "5432", "user": "app", "password": "pw-xyz", "dbname": "ablage"}]
     assert fake.envs[0]["DATABASE_URL"] == url
     assert conn.closed
     assert "pw-xyz" not in result["_raw"]
@@ -524,3 +524,57 @@ def test_a_failing_history_is_reported_before_a_database_error(
     monkeypatch.setattr(alembic_migrate, "connect", refuse)
     result = run_module(alembic_migrate.main, dict(BASE, database_url=URL))
     assert "while reading the revision history: FAILED: No config file 'x.ini' found" in result["msg"]
+
+
+# --------------------------------------------------------------------------- passwords with URL characters (issue 14)
+
+# Every piece between two special characters is distinctive, so any fragment in the output is found.
+NASTY_SEGMENTS = ["s3gA", "s3gB", "s3gC", "s3gD", "s3gE", "s3gF", "s3gG"]
+NASTY_PASSWORD = "s3gA/s3gB@s3gC:s3gD%s3gE#s3gF?s3gG"
+
+
+def _leaks(text: str) -> list[str]:
+    return [segment for segment in NASTY_SEGMENTS if segment in text]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # What the roles rendered with Jinja's urlencode, which leaves '/' alone.
+        "postgresql+psycopg2://app:s3gA/s3gB%40s3gC%3As3gD%25s3gE%23s3gF%3Fs3gG@127.0.0.1:1/ablage",
+        # Every reserved character percent-encoded.
+        "postgresql://app:s3gA%2Fs3gB%40s3gC%3As3gD%25s3gE%23s3gF%3Fs3gG@127.0.0.1:1/ablage",
+    ],
+)
+def test_password_with_url_characters_reaches_the_server_and_never_the_output(
+    run_module: Run, fake: FakeAlembic, url: str
+) -> None:
+    # Port 1 refuses: the module got as far as the server, with the right host and port.
+    result = run_module(alembic_migrate.main, dict(BASE, database_url=url))
+    assert result.get("failed")
+    assert "cannot connect to the database of database_url" in result["msg"], result["msg"]
+    assert "127.0.0.1" in result["msg"] and "port 1" in result["msg"], result["msg"]
+    assert _leaks(result["_raw"]) == [], result["_raw"]
+
+
+def test_password_with_unescaped_at_sign_is_refused_without_echo(run_module: Run, fake: FakeAlembic) -> None:
+    url = "postgresql://app:s3gA@s3gB@127.0.0.1:1/ablage"
+    result = run_module(alembic_migrate.main, dict(BASE, database_url=url))
+    assert result.get("failed") and "percent-encode" in result["msg"], result["msg"]
+    assert _leaks(result["_raw"]) == [], result["_raw"]
+
+
+def test_decoded_password_is_masked_in_alembic_output(
+    run_module: Run, fake: FakeAlembic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The app's Alembic sees the decoded password; should it print it, the module's output masks it."""
+    monkeypatch.setattr(alembic_migrate, "connect", lambda **kw: FakeConn())
+
+    def revision_error(*args: t.Any) -> None:
+        raise psycopg2.ProgrammingError(f"role said {NASTY_PASSWORD}")
+
+    monkeypatch.setattr(alembic_migrate, "alembic_revision", revision_error)
+    url = "postgresql://app:s3gA%2Fs3gB%40s3gC%3As3gD%25s3gE%23s3gF%3Fs3gG@127.0.0.1:1/ablage"
+    result = run_module(alembic_migrate.main, dict(BASE, database_url=url))
+    assert result.get("failed")
+    assert NASTY_PASSWORD not in result["_raw"]
