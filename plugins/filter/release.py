@@ -37,16 +37,19 @@ def service_digests(images: t.Mapping[str, str], pull_results: t.Sequence[t.Mapp
 
 
 def deploy_plan(
-    release: t.Mapping[str, t.Any], migration: t.Mapping[str, t.Any] | None, force: bool
+    release: t.Mapping[str, t.Any], migration: t.Mapping[str, t.Any] | None, force: bool, locked: bool = False
 ) -> dict[str, t.Any]:
     """Deploy, or nothing to do: the running release is the target, its images are the registry's, nothing pending.
 
-    ``migration`` is alembic_migrate's status result (skipped or absent when the images differ anyway).
+    ``migration`` is alembic_migrate's status result (skipped or absent when the images differ anyway). A deploy
+    lock held by another run means what runs now may be half way: the lock step decides, never this plan.
     """
     current, version = release.get("current_version"), release.get("version")
     plan = {"current_version": current, "version": version}
     if force:
         return dict(plan, action="deploy", reason=f"deploy_force=true: {version} is deployed again")
+    if locked:
+        return dict(plan, action="deploy", reason="a deploy lock is held: another run may be half way")
     if not release.get("up_to_date"):
         return dict(plan, action="deploy", reason=str(release.get("up_to_date_reason") or f"{current} -> {version}"))
     if not migration or migration.get("skipped") or "pending" not in migration:

@@ -36,6 +36,7 @@ def test_deploy_plan() -> None:
     assert deploy_plan(same, idle, False)["action"] == "none"
     assert "already at 1.1.0" in deploy_plan(same, idle, False)["reason"]
     assert deploy_plan(same, idle, True)["action"] == "deploy"
+    assert "lock is held" in deploy_plan(same, idle, False, locked=True)["reason"]
     assert "0003" in deploy_plan(same, {"pending": ["0003"]}, False)["reason"]
     assert deploy_plan(same, {"skipped": True}, False)["action"] == "deploy"
     other = {
