@@ -322,7 +322,7 @@ class RetryOutcome(t.Generic[T]):
 
 def retry_until(
     attempt: t.Callable[[int, float], tuple[T, bool]],
-    attempts: int,
+    attempts: int | None,
     delay: float,
     timeout: float,
     clock: t.Callable[[], float] = time.monotonic,
@@ -331,10 +331,12 @@ def retry_until(
     """Call attempt(number, seconds_left) until it reports success.
 
     Stops after ``attempts`` tries, or when the next try could not start before
-    ``timeout`` seconds have passed. ``attempt`` should cap its own request
-    timeout at ``seconds_left`` so the deadline holds.
+    ``timeout`` seconds have passed. ``attempts=None`` sets no limit on the
+    tries: then only the deadline ends them. ``attempt`` should cap its own
+    request timeout at ``seconds_left`` so the deadline holds.
     """
-    attempts = max(1, attempts)
+    if attempts is not None:
+        attempts = max(1, attempts)
     start = clock()
     deadline = start + max(0.0, timeout)
     number = 0
@@ -342,7 +344,7 @@ def retry_until(
         number += 1
         seconds_left = max(deadline - clock(), 0.001)
         value, ok = attempt(number, seconds_left)
-        if ok or number >= attempts:
+        if ok or (attempts is not None and number >= attempts):
             break
         if clock() + delay >= deadline:
             break

@@ -17,6 +17,8 @@ description:
     between tries,
     until it passes, O(attempts) tries are used, or O(total_timeout) seconds have passed. This replaces fixed
     C(sleep)s before health checks.
+  - To wait for a deadline alone, set O(total_timeout) and leave O(attempts) unset; the URL is then tried every
+    O(delay) seconds until it passes or O(total_timeout) seconds have passed.
   - Returns what every URL answered, also when the module fails, and fails naming every URL that did not pass and why.
   - Replaces the C(curl .../api/v1/health | jq) steps of the Ablage-System deployment checklist; works with any
     HTTP JSON endpoint (Prometheus, Grafana, ...).
@@ -151,8 +153,11 @@ options:
   attempts:
     description:
       - Most tries per URL (1 = no retry).
+      - When not set, the default depends on O(total_timeout). With O(total_timeout) set, the tries are not
+        counted, and the URL is tried every O(delay) seconds until O(total_timeout) seconds have passed. With
+        neither set, one try (V(1), no retry).
+      - When both are set, whichever is reached first ends the tries.
     type: int
-    default: 1
   delay:
     description:
       - Seconds between two tries of the same URL.
@@ -161,9 +166,10 @@ options:
   total_timeout:
     description:
       - Seconds after which no new try of a URL starts; the request timeout of a try is capped to what is left.
-      - Bounds the module's run time together with O(attempts).
+      - Bounds the module's run time together with O(attempts). Set alone (without O(attempts)), it is the only
+        bound, and the URL is retried every O(delay) seconds until this deadline.
+      - When not set, V(60) seconds, and O(attempts) defaults to one try.
     type: float
-    default: 60.0
   concurrency:
     description:
       - Most URLs probed at the same time.
@@ -331,6 +337,9 @@ from ansible_collections.ablage.ops.plugins.module_utils._http import (
 )
 
 _CONTENT_PREVIEW = 1024
+# What attempts and total_timeout mean when neither is set (see retry_bounds); documented in their descriptions.
+_DEFAULT_ATTEMPTS = 1
+_DEFAULT_TOTAL_TIMEOUT = 60.0
 
 
 def _forbidden_items_spec() -> dict[str, t.Any]:
@@ -409,12 +418,29 @@ class HealthProber:
                 self.module.fail_json(
                     msg=f"{target.path!r} has no scheme: give a full URL (http://host:port/path) or set base_url",
                 )
-        if self.params["attempts"] < 1:
+        if self.params["attempts"] is not None and self.params["attempts"] < 1:
             self.module.fail_json(msg=f"attempts must be at least 1, got {self.params['attempts']}")
         if self.params["concurrency"] < 1:
             self.module.fail_json(msg=f"concurrency must be at least 1, got {self.params['concurrency']}")
-        if self.params["delay"] < 0 or self.params["total_timeout"] <= 0 or self.params["timeout"] <= 0:
+        total_timeout = self.params["total_timeout"]
+        if (
+            self.params["delay"] < 0
+            or (total_timeout is not None and total_timeout <= 0)
+            or self.params["timeout"] <= 0
+        ):
             self.module.fail_json(msg="delay must be >= 0, total_timeout and timeout must be > 0")
+
+    def retry_bounds(self) -> tuple[int | None, float]:
+        """Most tries (None: no count, the deadline alone) and the deadline in seconds, for retry_until.
+
+        attempts and total_timeout have no argument_spec default, so that "not set" can be told apart:
+        total_timeout alone means retry until the deadline; neither means one try within 60 s.
+        """
+        attempts: int | None = self.params["attempts"]
+        total_timeout: float | None = self.params["total_timeout"]
+        if attempts is None and total_timeout is None:
+            attempts = _DEFAULT_ATTEMPTS
+        return attempts, _DEFAULT_TOTAL_TIMEOUT if total_timeout is None else total_timeout
 
     def _judge(self, target: Target, response: HttpResponse) -> tuple[dict[str, t.Any], bool]:
         is_json, body = response.json_or_none()
@@ -464,7 +490,8 @@ class HealthProber:
                 return {"status": None, "json": None, "latency_ms": None, "reason": f"{exc.reason} ({exc.hint})"}, False
             return self._judge(target, response)
 
-        outcome = retry_until(attempt, self.params["attempts"], self.params["delay"], self.params["total_timeout"])
+        attempts, total_timeout = self.retry_bounds()
+        outcome = retry_until(attempt, attempts, self.params["delay"], total_timeout)
         record: dict[str, t.Any] = {"name": target.name, "url": client.url_for(target.path), "method": target.method}
         record.update(outcome.value)
         record["attempts"] = outcome.attempts
@@ -535,9 +562,9 @@ def main() -> None:
         "max_latency_ms": {"type": "float"},
         "headers": {"type": "dict", "default": {}, "no_log": True},
         "bearer_token": {"type": "str", "no_log": True},
-        "attempts": {"type": "int", "default": 1},
+        "attempts": {"type": "int"},
         "delay": {"type": "float", "default": 1.0},
-        "total_timeout": {"type": "float", "default": 60.0},
+        "total_timeout": {"type": "float"},
         "concurrency": {"type": "int", "default": 16},
     }
     argument_spec.update(tls_argument_spec())

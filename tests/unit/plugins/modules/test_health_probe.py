@@ -239,6 +239,80 @@ def test_total_timeout_bounds_the_retries(run_module: Run, backend: Backend) -> 
     assert 2 <= result["results"][0]["attempts"] <= 6
 
 
+def test_neither_attempts_nor_total_timeout_tries_once(run_module: Run, backend: Backend) -> None:
+    backend.script("GET", "/down", backend.Reply(503, {}))
+    result = run_module(health_probe.main, {"url": [f"{backend.url}/down"], "delay": 0.01})
+    assert result.rc == 1
+    assert result["results"][0]["attempts"] == 1
+    assert result["results"][0]["reason"] == "status 503 not in [200]"
+    assert backend.count("GET", "/down") == 1
+
+
+def test_total_timeout_alone_retries_until_the_deadline(run_module: Run, backend: Backend) -> None:
+    # No attempts: the deadline alone bounds the tries, far beyond the one try of the default.
+    backend.script("GET", "/down", backend.Reply(503, {}))
+    started = time.monotonic()
+    result = run_module(health_probe.main, {"url": [f"{backend.url}/down"], "delay": 0.05, "total_timeout": 0.6})
+    elapsed = time.monotonic() - started
+    assert result.rc == 1
+    entry = result["results"][0]
+    assert entry["attempts"] >= 5
+    assert entry["attempts"] == backend.count("GET", "/down")
+    # stopped at the deadline: no try starts after it, and not much earlier than it either
+    assert 0.5 <= entry["elapsed_s"] <= 0.6 + 0.5
+    assert elapsed < 2
+    assert entry["reason"].startswith(f"status 503 not in [200] (after {entry['attempts']} attempts in ")
+
+
+def test_total_timeout_alone_passes_once_healthy(run_module: Run, backend: Backend) -> None:
+    backend.script("GET", "/flaky", *[backend.Reply(503, {})] * 4, backend.Reply(200, {"status": "healthy"}))
+    result = run_module(
+        health_probe.main,
+        {"url": [f"{backend.url}/flaky"], "expected_json": {"status": "healthy"}, "delay": 0.02, "total_timeout": 10},
+    )
+    assert result.rc == 0, result["msg"]
+    assert result["results"][0]["attempts"] == 5
+    assert result["results"][0]["elapsed_s"] < 5
+
+
+def test_attempts_alone_is_bounded_by_attempts(run_module: Run, backend: Backend) -> None:
+    backend.script("GET", "/down", backend.Reply(503, {}))
+    result = run_module(health_probe.main, {"url": [f"{backend.url}/down"], "attempts": 4, "delay": 0.01})
+    assert result.rc == 1
+    assert result["results"][0]["attempts"] == 4
+    assert backend.count("GET", "/down") == 4
+
+
+def test_attempts_and_total_timeout_attempts_first(run_module: Run, backend: Backend) -> None:
+    backend.script("GET", "/down", backend.Reply(503, {}))
+    result = run_module(
+        health_probe.main, {"url": [f"{backend.url}/down"], "attempts": 3, "delay": 0.01, "total_timeout": 30}
+    )
+    assert result.rc == 1
+    assert result["results"][0]["attempts"] == 3
+    assert result["results"][0]["elapsed_s"] < 5
+
+
+def test_attempts_and_total_timeout_deadline_first(run_module: Run, backend: Backend) -> None:
+    backend.script("GET", "/down", backend.Reply(503, {}))
+    result = run_module(
+        health_probe.main, {"url": [f"{backend.url}/down"], "attempts": 50, "delay": 0.1, "total_timeout": 0.3}
+    )
+    assert result.rc == 1
+    assert 2 <= result["results"][0]["attempts"] <= 4
+    assert result["results"][0]["elapsed_s"] < 1.5
+
+
+def test_documented_retry_defaults_match_the_argument_spec() -> None:
+    # validate-modules: a documented default must equal the argument_spec default; both have none here.
+    import yaml
+
+    options = yaml.safe_load(health_probe.DOCUMENTATION)["options"]
+    assert "default" not in options["attempts"]
+    assert "default" not in options["total_timeout"]
+    assert "total_timeout" in " ".join(options["attempts"]["description"])
+
+
 def test_request_timeout_is_capped_by_total_timeout(run_module: Run, backend: Backend) -> None:
     backend.script("GET", "/hang", backend.Reply(200, {}, delay=2))
     started = time.monotonic()
