@@ -127,3 +127,35 @@ def test_deploying_the_running_version_is_a_no_op(stack: Stack) -> None:
     assert " changed=0 " in out, out[-2000:]
     assert "Result: UNCHANGED" in out
     assert snapshot(stack) == before
+
+
+def test_failure_before_this_runs_rollback_point_touches_nothing(stack: Stack) -> None:
+    """A failure right after the lock (a wrong database port) must not act on an earlier run's state.
+
+    Seen before: after a finished deploy, state.json kept maintenance_enabled_by_deploy and migrated from
+    that run; a later deploy that failed before recording its own rollback point rolled back on it,
+    stopping and restarting the healthy application and downgrading the previous release's migration.
+    """
+    state_file = STATE_DIR / "state.json"
+    earlier = json.loads(state_file.read_text(encoding="utf-8")) if state_file.exists() else {}
+    # What a finished deploy leaves behind (the flags of that run are still set).
+    earlier.update(phase="done", maintenance_enabled_by_deploy=True, migrated=True, run_id="an-earlier-run")
+    state_file.write_text(json.dumps(earlier), encoding="utf-8")
+    running = next(
+        line.split("=", 1)[1].strip()
+        for line in (PROJECT_DIR / ".env").read_text(encoding="utf-8").splitlines()
+        if line.startswith("ABLAGE_VERSION=")
+    )
+    target = "1.0.0" if running != "1.0.0" else "1.1.0"
+    before = snapshot(stack)
+    run = deploy("--skip-tags", "preflight", "-e", f"ablage_version={target}", "-e", "ablage_db_port=1")
+    out = " ".join((run.stdout + run.stderr).split())
+    assert run.returncode != 0, out[-3000:]
+    assert "Nothing was changed on the running system" in out, out[-3000:]
+    assert "Roll back to the recorded version" not in out or "skipping: [ablage-local]" in out
+    after = snapshot(stack)
+    assert after["containers"] == before["containers"]
+    assert after["maintenance"] == before["maintenance"] and after["env"] == before["env"]
+    assert after["lock"] is None
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    assert state["run_id"] != "an-earlier-run" and state["phase"] == "failed", state
