@@ -137,6 +137,47 @@ def health_gate(probe: Dict | None) -> Dict:
     return _gate("health endpoints", True, ", ".join(f"{t_.get('url')} {t_.get('status')}" for t_ in targets))
 
 
+def monitoring_gate(url: str, answers: t.Sequence[Dict]) -> Dict | None:
+    """Prometheus before the window: no target down, no alert firing (None when no Prometheus is configured).
+
+    A target not scraped yet (health ``unknown``, right after Prometheus started) is not a failure here; verify
+    waits for it to be up after the deploy.
+    """
+    if not url:
+        return None
+    targets_answer, alerts_answer = [*list(answers), {}, {}][:2]
+    if _status(targets_answer) != 200 or _status(alerts_answer) != 200:
+        bad = targets_answer if _status(targets_answer) != 200 else alerts_answer
+        return _gate(
+            "monitoring", False, f"Prometheus at {url} {_answered(bad)}: start it or fix ablage_prometheus_url"
+        )
+    targets = ((targets_answer.get("json") or {}).get("data") or {}).get("activeTargets") or []
+    alerts = ((alerts_answer.get("json") or {}).get("data") or {}).get("alerts") or []
+    down = [
+        f"{(t_.get('labels') or {}).get('job', '?')} {t_.get('scrapeUrl', '')} ({t_.get('health')})"
+        for t_ in targets
+        if t_.get("health") == "down"
+    ]
+    firing = [str((a.get("labels") or {}).get("alertname", "?")) for a in alerts if a.get("state") == "firing"]
+    if not targets or down or firing:
+        problems = (["no active target"] if not targets else []) + [f"down: {d}" for d in down]
+        problems += [f"firing: {f}" for f in firing]
+        return _gate(
+            "monitoring",
+            False,
+            f"Prometheus is not green before the deploy ({'; '.join(problems)}): fix it first, the deploy would "
+            "fail its monitoring check after the maintenance window",
+        )
+    unknown = sum(1 for t_ in targets if t_.get("health") != "up")
+    return _gate(
+        "monitoring",
+        True,
+        f"Prometheus: {len(targets) - unknown} target(s) up"
+        + (f", {unknown} not scraped yet" if unknown else "")
+        + ", no alert firing",
+    )
+
+
 def release_gates(release: Dict | None, variable: str, version: str) -> list[Dict]:
     """The compose project, the version variable in .env and each app image of the target version."""
     release = release or {}
@@ -190,7 +231,7 @@ def contract_gates(checks: Dict) -> list[Dict]:
         login_gate(_ran(checks.get("smoke_login")), str(checks.get("login_path"))),
         queue_gate(checks.get("queue"), str(checks.get("queue_path")), checks.get("queue_idle") or {}),
         health_gate(checks.get("health")),
-    ]
+    ] + [g for g in [monitoring_gate(str(checks.get("prometheus_url") or ""), checks.get("prometheus") or [])] if g]
 
 
 def _ran(result: Dict | None) -> Dict | None:

@@ -139,3 +139,22 @@ def test_smoke_items_map_steps_to_checklist_items_and_hide_secrets() -> None:
     }
     assert not items["upload"]["ok"] and "expected status 200, got 500" in items["upload"]["evidence"]
     assert items["export"] == {"ran": False, "step": "export as json"}
+
+
+def test_monitoring_gate_before_the_window() -> None:
+    from ansible_collections.ablage.ops.plugins.filter.contract import monitoring_gate
+
+    up = {"status": 200, "json": {"data": {"activeTargets": [{"labels": {"job": "ablage"}, "health": "up"}]}}}
+    quiet = {"status": 200, "json": {"data": {"alerts": [{"labels": {"alertname": "X"}, "state": "pending"}]}}}
+    assert monitoring_gate("", []) is None
+    assert (monitoring_gate("http://p", [up, quiet]) or {})["ok"]
+    fresh = {"status": 200, "json": {"data": {"activeTargets": [{"labels": {"job": "a"}, "health": "unknown"}]}}}
+    assert "1 not scraped yet" in (monitoring_gate("http://p", [fresh, quiet]) or {})["evidence"]
+    down = {"status": 200, "json": {"data": {"activeTargets": [{"labels": {"job": "ablage"}, "health": "down"}]}}}
+    gate = monitoring_gate("http://p", [down, quiet]) or {}
+    assert not gate["ok"] and "down: ablage" in gate["evidence"]
+    firing = {"status": 200, "json": {"data": {"alerts": [{"labels": {"alertname": "GpuHot"}, "state": "firing"}]}}}
+    gate = monitoring_gate("http://p", [up, firing]) or {}
+    assert not gate["ok"] and "firing: GpuHot" in gate["evidence"]
+    gate = monitoring_gate("http://p", [{"status": -1, "msg": "refused"}, {}]) or {}
+    assert not gate["ok"] and "ablage_prometheus_url" in gate["evidence"]
