@@ -116,7 +116,7 @@ def follows_version(images_a: dict[str, str], images_b: dict[str, str]) -> list[
 
 def registry_of(image: str) -> str:
     """The registry host of an image reference, as Docker reads it (docker.io when the first part is no host)."""
-    first, _, rest = image.partition("/")
+    first, _sep, rest = image.partition("/")
     if rest and ("." in first or ":" in first or first == "localhost"):
         return first
     return "docker.io"

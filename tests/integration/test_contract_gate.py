@@ -159,3 +159,35 @@ def test_failure_before_this_runs_rollback_point_touches_nothing(stack: Stack) -
     assert after["lock"] is None
     state = json.loads(state_file.read_text(encoding="utf-8"))
     assert state["run_id"] != "an-earlier-run" and state["phase"] == "failed", state
+
+
+def test_verify_and_day2_playbooks_refuse_while_a_deploy_holds_the_lock(stack: Stack) -> None:
+    """verify.yml used to switch maintenance off in the middle of another run's deploy."""
+    lock = STATE_DIR / "deploy.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    lock.write_text(json.dumps({"holder": "alice", "run_id": "4711", "version": "9.9.9"}), encoding="utf-8")
+    stack.set_maintenance(True)
+    try:
+        for playbook in ("verify.yml", "maintenance.yml"):
+            run = subprocess.run(
+                [
+                    str(VENV_BIN / "ansible-playbook"),
+                    "-i",
+                    str(REPO / "inventories" / "local"),
+                    str(REPO / "playbooks" / playbook),
+                    "-e",
+                    "operate_maintenance_state=disabled",
+                ],
+                capture_output=True,
+                text=True,
+                env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1"),
+                timeout=300,
+                check=False,
+            )
+            out = " ".join((run.stdout + run.stderr).split())
+            assert run.returncode != 0, (playbook, out[-2000:])
+            assert "A deploy holds the lock" in out and "alice" in out, (playbook, out[-2000:])
+            assert stack.maintenance(), f"{playbook} switched maintenance off under another run's deploy"
+    finally:
+        lock.unlink()
+        stack.set_maintenance(False)

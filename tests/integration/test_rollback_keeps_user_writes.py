@@ -145,7 +145,7 @@ def test_failure_after_maintenance_off_keeps_every_confirmed_write(stack: Stack)
     headers = {"Authorization": f"Bearer {stack.user_token}"}
     missing = [
         doc
-        for doc, _ in uploader.confirmed
+        for doc, _at in uploader.confirmed
         if requests.get(f"{API_URL}/api/v1/documents/{doc}", headers=headers, timeout=5).status_code != 200
     ]
     assert not missing, f"{len(missing)} of {len(uploader.confirmed)} confirmed uploads lost: {missing[:5]}"

@@ -356,7 +356,7 @@ class _Recorder(BaseHTTPRequestHandler):
     seen: t.ClassVar[list[tuple[str, str | None]]]
 
     def do_GET(self) -> None:
-        path, _, query = self.path.partition("?")
+        path, _sep, query = self.path.partition("?")
         if path == "/to":
             self.send_response(302)
             self.send_header("Location", urllib.parse.unquote(query))
@@ -401,11 +401,11 @@ def test_redirect_to_another_host_drops_the_bearer_token(two_hosts: t.Any) -> No
         response = client.get("/to?" + urllib.parse.quote(target, safe=""))
         assert response.status == 200
         assert response.json() == {"authorization": None}
-    assert [auth for _, auth in seen] == [None, None]  # what the servers received
+    assert [auth for _where, auth in seen] == [None, None]  # what the servers received
 
 
 def test_redirect_within_the_origin_keeps_the_bearer_token(two_hosts: t.Any) -> None:
-    first, _, _, seen = two_hosts
+    first, _other, _port, seen = two_hosts
     client = HttpClient(base_url=first, bearer_token="secret-admin-token")
     response = client.get("/to?/landing")
     assert response.status == 200 and response.json() == {"authorization": "Bearer secret-admin-token"}
@@ -413,7 +413,7 @@ def test_redirect_within_the_origin_keeps_the_bearer_token(two_hosts: t.Any) -> 
 
 
 def test_redirect_of_a_post_is_returned_not_followed(two_hosts: t.Any) -> None:
-    first, other_host, _, seen = two_hosts
+    first, other_host, _port, seen = two_hosts
     client = HttpClient(base_url=first, bearer_token="secret-admin-token")
     response = client.post("/to?" + urllib.parse.quote(f"{other_host}/landing", safe=""), json_body={})
     assert response.status == 302 and seen == []

@@ -74,7 +74,7 @@ class App:
         )
 
     def route(self, seen: Seen) -> tuple[int, t.Any, dict[str, str]]:
-        path, _, query = seen.path.partition("?")
+        path, _sep, query = seen.path.partition("?")
         params = dict(urllib.parse.parse_qsl(query))
         if (seen.method, path) == ("POST", "/api/v1/auth/login"):
             if seen.headers.get("Content-Type") == "application/x-www-form-urlencoded":
