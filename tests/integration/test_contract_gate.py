@@ -140,6 +140,7 @@ def test_failure_before_this_runs_rollback_point_touches_nothing(stack: Stack) -
     earlier = json.loads(state_file.read_text(encoding="utf-8")) if state_file.exists() else {}
     # What a finished deploy leaves behind (the flags of that run are still set).
     earlier.update(phase="done", maintenance_enabled_by_deploy=True, migrated=True, run_id="an-earlier-run")
+    state_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # a new machine has no deploy state yet
     state_file.write_text(json.dumps(earlier), encoding="utf-8")
     running = next(
         line.split("=", 1)[1].strip()
