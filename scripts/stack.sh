@@ -60,6 +60,20 @@ INFRA_SERVICES=(postgres redis minio)
 APP_SERVICE=backend
 DB_SERVICE=postgres
 API_URL=http://127.0.0.1:8000
+# What .env.production holds for the shape: database role and name, ports, bucket, users.
+DB_USER=postgres
+DB_NAME=ablage
+DB_PORT=5432
+REDIS_SERVICE=redis
+REDIS_PORT=6379
+S3_SERVICE=minio
+S3_PORT=9000
+BUCKET=ablage-documents
+API_PORT=8000
+ADMIN_USER="admin"
+SMOKE_USER="smoke"
+ENV_TITLE="Ablage-System reference stack"
+ENV_GENERATOR="scripts/stack.sh"
 
 use_ocrdesk() {
   SHAPE=ocrdesk
@@ -73,6 +87,19 @@ use_ocrdesk() {
   APP_SERVICE=api
   DB_SERVICE=db
   API_URL=http://127.0.0.1:8100
+  DB_USER=ocrdesk
+  DB_NAME=ocrdesk
+  DB_PORT=5433
+  REDIS_SERVICE=cache
+  REDIS_PORT=6380
+  S3_SERVICE=objects
+  S3_PORT=9010
+  BUCKET=ocrdesk-documents
+  API_PORT=8100
+  ADMIN_USER=desk-admin
+  SMOKE_USER=desk-smoke
+  ENV_TITLE="ocrdesk (a second build of Ablage-System)"
+  ENV_GENERATOR="scripts/stack.sh ocrdesk up"
 }
 
 STEP="arguments"
@@ -318,37 +345,34 @@ write_env_production() {
   minio_secret="$(secret 30)"
   tmp="$(mktemp "$PROJECT_DIR/.env.production.XXXXXX")"
   chmod 0600 "$tmp"
-  if [ "$SHAPE" = ocrdesk ]; then
-    env_production_ocrdesk >"$tmp"
-  else
-    cat >"$tmp" <<EOF
-# Ablage-System reference stack: settings and secrets of every service.
-# Generated once by scripts/stack.sh; mode 0600. Read by compose (env_file).
+  cat >"$tmp" <<EOF
+# $ENV_TITLE: settings and secrets of every service.
+# Generated once by $ENV_GENERATOR; mode 0600. Read by compose (env_file).
 APP_ENV=production
 LOG_LEVEL=INFO
-# PostgreSQL (service postgres, 127.0.0.1:5432)
-POSTGRES_USER=postgres
-POSTGRES_DB=ablage
+# PostgreSQL (service $DB_SERVICE, 127.0.0.1:$DB_PORT)
+POSTGRES_USER=$DB_USER
+POSTGRES_DB=$DB_NAME
 POSTGRES_PASSWORD=$pg_password
-DATABASE_URL=postgresql://postgres:$pg_password@127.0.0.1:5432/ablage
-# Redis (service redis, 127.0.0.1:6379)
-REDIS_URL=redis://127.0.0.1:6379/0
-# Object store (service minio: S3 API on 127.0.0.1:9000)
-MINIO_ENDPOINT=127.0.0.1:9000
+DATABASE_URL=postgresql://$DB_USER:$pg_password@127.0.0.1:$DB_PORT/$DB_NAME
+# Redis (service $REDIS_SERVICE, 127.0.0.1:$REDIS_PORT)
+REDIS_URL=redis://127.0.0.1:$REDIS_PORT/0
+# Object store (service $S3_SERVICE: S3 API on 127.0.0.1:$S3_PORT)
+MINIO_ENDPOINT=127.0.0.1:$S3_PORT
 MINIO_ACCESS_KEY=$minio_access
 MINIO_SECRET_KEY=$minio_secret
-MINIO_BUCKET=ablage-documents
+MINIO_BUCKET=$BUCKET
 MINIO_SECURE=false
 # Backend
 SECRET_KEY=$(secret 48)
 JWT_SECRET_KEY=$(secret 48)
 JWT_EXPIRE_MINUTES=60
-CORS_ORIGINS=http://127.0.0.1:8000,http://localhost:8000
+CORS_ORIGINS=http://127.0.0.1:$API_PORT,http://localhost:$API_PORT
 BACKUP_DIR=/backups
 # Users seeded at startup: an admin, and a plain user for smoke tests
-ADMIN_USERNAME=admin
+ADMIN_USERNAME=$ADMIN_USER
 ADMIN_PASSWORD=$(secret 24)
-SMOKE_USERNAME=smoke
+SMOKE_USERNAME=$SMOKE_USER
 SMOKE_PASSWORD=$(secret 24)
 # Worker
 GPU_MEMORY_LIMIT_GB=13.6
@@ -356,48 +380,8 @@ OCR_SIMULATED_DELAY_SECONDS=0.2
 WORKER_HEARTBEAT_INTERVAL=2
 WORKER_HEARTBEAT_TTL=15
 EOF
-  fi
   mv "$tmp" "$file"
   info ".env.production generated with new secrets"
-}
-
-# The ocrdesk build's .env.production: its own ports, database, bucket and users.
-env_production_ocrdesk() {
-  cat <<EOF
-# ocrdesk (a second build of Ablage-System): settings and secrets of every service.
-# Generated once by scripts/stack.sh ocrdesk up; mode 0600. Read by compose (env_file).
-APP_ENV=production
-LOG_LEVEL=INFO
-# PostgreSQL (service db, 127.0.0.1:5433)
-POSTGRES_USER=ocrdesk
-POSTGRES_DB=ocrdesk
-POSTGRES_PASSWORD=$pg_password
-DATABASE_URL=postgresql://ocrdesk:$pg_password@127.0.0.1:5433/ocrdesk
-# Redis (service cache, 127.0.0.1:6380)
-REDIS_URL=redis://127.0.0.1:6380/0
-# Object store (service objects: S3 API on 127.0.0.1:9010)
-MINIO_ENDPOINT=127.0.0.1:9010
-MINIO_ACCESS_KEY=$minio_access
-MINIO_SECRET_KEY=$minio_secret
-MINIO_BUCKET=ocrdesk-documents
-MINIO_SECURE=false
-# API
-SECRET_KEY=$(secret 48)
-JWT_SECRET_KEY=$(secret 48)
-JWT_EXPIRE_MINUTES=60
-CORS_ORIGINS=http://127.0.0.1:8100,http://localhost:8100
-BACKUP_DIR=/backups
-# Users seeded at startup: an admin, and a plain user for smoke tests
-ADMIN_USERNAME=desk-admin
-ADMIN_PASSWORD=$(secret 24)
-SMOKE_USERNAME=desk-smoke
-SMOKE_PASSWORD=$(secret 24)
-# OCR worker
-GPU_MEMORY_LIMIT_GB=13.6
-OCR_SIMULATED_DELAY_SECONDS=0.2
-WORKER_HEARTBEAT_INTERVAL=2
-WORKER_HEARTBEAT_TTL=15
-EOF
 }
 
 # SQL on the stack's database, inside its container: prints the rows (-tA).

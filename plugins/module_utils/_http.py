@@ -215,11 +215,13 @@ class HttpClient:
         json_body: t.Any = _UNSET,
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
+        data: bytes | None = None,
     ) -> HttpResponse:
         """Send one request and read the whole response.
 
-        Any HTTP status is returned as a response; only "no response at all"
-        raises HttpConnectionError.
+        ``data`` is a raw body (form, multipart) for callers that set its Content-Type in ``headers``;
+        an ``Authorization`` in ``headers`` replaces the bearer token and, like it, stays with the origin.
+        Any HTTP status is returned as a response; only "no response at all" raises HttpConnectionError.
         """
         url = self.url_for(path_or_url)
         method = method.upper()
@@ -229,11 +231,10 @@ class HttpClient:
             send_headers["Authorization"] = f"Bearer {self.bearer_token}"
         if headers:
             send_headers.update(headers)
-        data = None
         if json_body is not _UNSET:
             data = json.dumps(json_body).encode("utf-8")
             send_headers.setdefault("Content-Type", "application/json")
-        elif method in ("POST", "PUT", "PATCH"):
+        elif data is None and method in ("POST", "PUT", "PATCH"):
             data = b""
         effective_timeout = self.timeout if timeout is None else timeout
         try:

@@ -8,36 +8,29 @@ PRIVATE: this file is an implementation detail of the ablage.ops collection.
 It is not a public API and may change or disappear in any release.
 
 A flow is validated as a whole before its first request (:func:`parse_steps`), so a typo in step 7 fails
-before step 1 has uploaded anything. Requests go through :func:`send`, which uses the TLS settings of an
-:class:`~._http.HttpClient` but sends raw bytes (JSON, url-encoded form or multipart) and follows redirects
-itself: ``Authorization`` goes only to the origin (scheme, host, port) of the step's own URL, never to
-another host a redirect points at.
+before step 1 has uploaded anything. Requests go through :func:`send`, that is
+:meth:`~._http.HttpClient.request` with a raw body (JSON, url-encoded form or multipart): ``Authorization``
+goes only to the origin (scheme, host, port) of the step's own URL, never to another host a redirect
+points at.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import mimetypes
 import os
 import re
-import time
 import typing as t
 import urllib.error
 import urllib.parse
 import uuid
 
-from ansible.module_utils.common.text.converters import to_bytes, to_text
+from ansible.module_utils.common.text.converters import to_bytes
 from ansible.module_utils.common.validation import check_type_bool, check_type_float, check_type_int
-from ansible.module_utils.urls import ConnectionError as AnsibleUrlsConnectionError
-from ansible.module_utils.urls import Request
 
 from ansible_collections.ablage.ops.plugins.module_utils._http import (
-    USER_AGENT,
     HttpClient,
-    HttpConnectionError,
     HttpResponse,
-    _is_tls_error,
     json_at,
     json_subset_mismatch,
 )
@@ -46,8 +39,6 @@ PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 NO_BODY_METHODS = ("GET", "HEAD", "OPTIONS")
-REDIRECT_CODES = (301, 302, 303, 307, 308)
-MAX_REDIRECTS = 5
 MAX_UNTIL_TIMEOUT = 3600.0
 DEFAULT_UNTIL_TIMEOUT = 60.0
 DEFAULT_UNTIL_DELAY = 1.0
@@ -502,64 +493,6 @@ def request_body(step: Step, values: t.Mapping[str, t.Any]) -> tuple[bytes | Non
     return None, {}
 
 
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with the default port filled in: what a credential is bound to."""
-    parts = urllib.parse.urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port or {"http": 80, "https": 443}.get(scheme)
-
-
-def _open_once(
-    client: HttpClient, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float
-) -> tuple[int, dict[str, str], bytes]:
-    """One request without following redirects: (status, headers, body); HttpConnectionError if no answer."""
-    try:
-        context = client.tls_context()
-    except (OSError, ValueError) as exc:
-        raise HttpConnectionError(method, url, f"cannot set up TLS: {exc}", tls=True) from exc
-    try:
-        resp = Request().open(
-            method,
-            url,
-            data=body,
-            headers=headers,
-            timeout=timeout,
-            validate_certs=client.validate_certs,
-            ca_path=client.ca_path,
-            client_cert=client.client_cert,
-            client_key=client.client_key,
-            http_agent=USER_AGENT,
-            follow_redirects="none",
-            use_netrc=False,
-            context=context,
-        )
-        try:
-            data = resp.read()
-        finally:
-            resp.close()
-        return int(resp.status), {k.lower(): v for k, v in resp.headers.items()}, data
-    except urllib.error.HTTPError as exc:
-        # Any status (redirects too, with follow_redirects=none) is an answer: keep status, headers and body.
-        try:
-            data = exc.read() or b""
-        except (OSError, http.client.HTTPException):
-            data = b""
-        return int(exc.code), {k.lower(): v for k, v in (exc.headers or {}).items()}, data
-    except (urllib.error.URLError, OSError, http.client.HTTPException, AnsibleUrlsConnectionError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
-            text = f"timed out after {timeout:g} s"
-        else:
-            text = to_text(reason, errors="surrogate_or_replace") or type(exc).__name__
-        raise HttpConnectionError(method, url, text, tls=_is_tls_error(exc)) from exc
-    except ValueError as exc:
-        raise HttpConnectionError(method, url, f"invalid request: {exc}") from exc
-
-
 def send(
     client: HttpClient,
     method: str,
@@ -569,32 +502,12 @@ def send(
     authorization: str | None = None,
     timeout: float | None = None,
 ) -> HttpResponse:
-    """Send one request and read the answer, following redirects of GET/HEAD (at most MAX_REDIRECTS).
-
-    ``authorization`` (the whole header value) is sent only to the origin of ``url``: a redirect to another
-    scheme, host or port gets the request without it. Other methods get their 3xx answer back, like
-    ``follow_redirects=safe``. The returned response's ``url`` is the last URL asked.
-    """
-    method = method.upper()
-    effective_timeout = client.timeout if timeout is None else timeout
-    if body is None and method in ("POST", "PUT", "PATCH"):
-        body = b""
-    own_origin = origin(url)
-    current = url
-    started = time.monotonic()
-    for hop in range(MAX_REDIRECTS + 1):
-        send_headers = {"Accept": ACCEPT}
-        send_headers.update(client.headers)
-        send_headers.update(headers or {})
-        if authorization and origin(current) == own_origin:
-            send_headers["Authorization"] = authorization
-        status, resp_headers, data = _open_once(client, method, current, body, send_headers, effective_timeout)
-        location = resp_headers.get("location")
-        if status not in REDIRECT_CODES or not location or method not in ("GET", "HEAD") or hop == MAX_REDIRECTS:
-            break
-        current = urllib.parse.urljoin(current, location)
-    latency_ms = round((time.monotonic() - started) * 1000.0, 1)
-    return HttpResponse(method, current, status, resp_headers, data, latency_ms)
+    """One step's request through :meth:`HttpClient.request`, which follows GET/HEAD redirects and sends
+    ``authorization`` (the whole header value) only to the origin of ``url``."""
+    send_headers = {"Accept": ACCEPT, **(headers or {})}
+    if authorization:
+        send_headers["Authorization"] = authorization
+    return client.request(method, url, headers=send_headers, timeout=timeout, data=body)
 
 
 # --------------------------------------------------------------------------- answers

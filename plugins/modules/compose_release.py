@@ -71,9 +71,9 @@ options:
     default: false
   running:
     description:
-      - Also read the app services' running containers (C(docker compose ps)) and their image IDs. With
-        O(check_registry=true), RV(up_to_date) tells whether every app service already runs the registry's image of
-        O(version).
+      - Also read the app services' running containers (C(docker compose ps)) and their image IDs, and tell in
+        RV(up_to_date) whether every app service already runs the registry's image of O(version). The registry is
+        asked for that only when the env file already points at O(version).
     type: bool
     default: false
   docker_cli:
@@ -137,11 +137,11 @@ running:
   sample: {"backend": {"state": "running", "image_id": "sha256:98f4...", "container": "3c1f..."}}
 up_to_date:
   description: Every app service runs the registry's image of O(version) and the env file points at it.
-  returned: when O(running=true) and O(check_registry=true)
+  returned: when O(running=true)
   type: bool
 up_to_date_reason:
   description: Why RV(up_to_date) is what it is, in one sentence.
-  returned: when O(running=true) and O(check_registry=true)
+  returned: when O(running=true)
   type: str
   sample: backend runs sha256:98f40e5a3f95, the registry's 127.0.0.1:5000/ablage/backend:1.1.0 is sha256:c50d96edcdc2
 registry:
@@ -209,10 +209,13 @@ class ComposeRelease:
             self.result["registry"] = self.check_registry(sorted(set(self.result["images"].values())))
         if self.params["running"]:
             self.result["running"] = self.running()
-            if self.params["check_registry"]:
-                self.result["up_to_date"], self.result["up_to_date_reason"] = up_to_date(
-                    current, version, self.result["images"], self.result["running"], self.result["registry"]
-                )
+            # The registry is asked only when its answer decides: the project already points at the version.
+            registry = self.result.get("registry")
+            if registry is None and current == version:
+                registry = self.check_registry(sorted(set(self.result["images"].values())))
+            self.result["up_to_date"], self.result["up_to_date_reason"] = up_to_date(
+                current, version, self.result["images"], self.result["running"], registry or {}
+            )
         if self.params["state"] == "present":
             self.point(text, current, version)
         self.module.exit_json(**self.result)

@@ -150,3 +150,45 @@ def run_playbook(tmp_path: Path, stack: Stack, tasks: str) -> tuple[subprocess.C
     except (ValueError, KeyError, IndexError):
         pass
     return proc, results
+
+
+def containers() -> dict[str, tuple[str, str, str]]:
+    """service -> (container id, started at, status) of the compose project (one-off containers left out)."""
+    ids = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project.working_dir={PROJECT_DIR}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split()
+    inspected = json.loads(
+        subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True, timeout=60).stdout
+    )
+    return {
+        c["Config"]["Labels"]["com.docker.compose.service"]: (c["Id"], c["State"]["StartedAt"], c["State"]["Status"])
+        for c in inspected
+        if c["Config"]["Labels"].get("com.docker.compose.oneoff") != "True"
+    }
+
+
+def prepared_stack(timeout: float = 900) -> t.Iterator[Stack]:
+    """The body of a module-scoped fixture: the stack lock held, the stack wiped and at 1.0.0 with known
+    documents and no deploy state (molecule/shared/prepare_stack.yml), then its tokens."""
+    with stack_lock():
+        env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", MOLECULE_PROJECT_DIRECTORY=str(REPO))
+        prepare = subprocess.run(
+            [
+                str(VENV_BIN / "ansible-playbook"),
+                "-i",
+                str(REPO / "inventories" / "local"),
+                str(REPO / "molecule" / "shared" / "prepare_stack.yml"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+        assert prepare.returncode == 0, f"stack preparation failed:\n{prepare.stdout[-4000:]}\n{prepare.stderr[-2000:]}"
+        require_stack()
+        yield Stack()

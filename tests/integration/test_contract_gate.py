@@ -14,25 +14,20 @@ import typing as t
 from pathlib import Path
 
 import pytest
-from reference_stack import PROJECT_DIR, REPO, VENV_BIN, Stack, ansible_env, require_stack, stack_lock
+from reference_stack import (
+    PROJECT_DIR,
+    REPO,
+    VENV_BIN,
+    Stack,
+    ansible_env,
+    containers,
+    require_stack,
+    stack_lock,
+)
 
 pytestmark = pytest.mark.stack
 
 STATE_DIR = Path("/var/lib/ablage-deploy")
-
-
-def containers() -> dict[str, tuple[str, str]]:
-    ids = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project.working_dir={PROJECT_DIR}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.split()
-    inspected = json.loads(
-        subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True, timeout=60).stdout
-    )
-    return {c["Config"]["Labels"]["com.docker.compose.service"]: (c["Id"], c["State"]["StartedAt"]) for c in inspected}
 
 
 def _read(path: Path) -> str | None:

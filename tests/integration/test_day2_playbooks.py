@@ -22,9 +22,9 @@ from reference_stack import (
     VENV_BIN,
     Stack,
     ansible_env,
+    containers,
+    prepared_stack,
     read_env_file,
-    require_stack,
-    stack_lock,
 )
 
 pytestmark = pytest.mark.stack
@@ -67,25 +67,6 @@ def compose(*args: str) -> None:
     subprocess.run(["docker", "compose", *args], cwd=PROJECT_DIR, check=True, capture_output=True, timeout=300)
 
 
-def containers() -> dict[str, tuple[str, str, str]]:
-    """service -> (container id, started at, status) of the compose project (one-off containers left out)."""
-    ids = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project.working_dir={PROJECT_DIR}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.split()
-    inspected = json.loads(
-        subprocess.run(["docker", "inspect", *ids], capture_output=True, text=True, check=True, timeout=60).stdout
-    )
-    return {
-        c["Config"]["Labels"]["com.docker.compose.service"]: (c["Id"], c["State"]["StartedAt"], c["State"]["Status"])
-        for c in inspected
-        if c["Config"]["Labels"].get("com.docker.compose.oneoff") != "True"
-    }
-
-
 def execute(sql: str, params: t.Any = None) -> list[tuple[t.Any, ...]]:
     env = read_env_file(PROJECT_DIR / ".env.production")
     conn = psycopg2.connect(
@@ -119,26 +100,7 @@ def health(stack: Stack) -> dict[str, t.Any]:
 
 @pytest.fixture(scope="module")
 def stack() -> t.Iterator[Stack]:
-    with stack_lock():
-        env = ansible_env()
-        env["MOLECULE_PROJECT_DIRECTORY"] = str(REPO)
-        env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.builtin.default"
-        prepare = subprocess.run(
-            [
-                str(VENV_BIN / "ansible-playbook"),
-                "-i",
-                str(REPO / "inventories" / "local"),
-                str(REPO / "molecule" / "shared" / "prepare_stack.yml"),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=PLAYBOOK_TIMEOUT,
-            check=False,
-        )
-        assert prepare.returncode == 0, f"stack preparation failed:\n{prepare.stdout[-4000:]}\n{prepare.stderr[-2000:]}"
-        require_stack()
-        yield Stack()
+    yield from prepared_stack(PLAYBOOK_TIMEOUT)
 
 
 def test_status_works_while_the_worker_is_down_and_names_it(stack: Stack) -> None:

@@ -28,9 +28,8 @@ from reference_stack import (
     VENV_BIN,
     Stack,
     ansible_env,
+    prepared_stack,
     read_env_file,
-    require_stack,
-    stack_lock,
 )
 
 pytestmark = pytest.mark.stack
@@ -82,24 +81,7 @@ class Uploader(threading.Thread):
 
 @pytest.fixture(scope="module")
 def stack() -> t.Iterator[Stack]:
-    with stack_lock():
-        env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", MOLECULE_PROJECT_DIRECTORY=str(REPO))
-        prepare = subprocess.run(
-            [
-                str(VENV_BIN / "ansible-playbook"),
-                "-i",
-                str(REPO / "inventories" / "local"),
-                str(REPO / "molecule" / "shared" / "prepare_stack.yml"),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=900,
-            check=False,
-        )
-        assert prepare.returncode == 0, f"stack preparation failed:\n{prepare.stdout[-4000:]}"
-        require_stack()
-        yield Stack()
+    yield from prepared_stack()
 
 
 def test_failure_after_maintenance_off_keeps_every_confirmed_write(stack: Stack) -> None:

@@ -8,7 +8,7 @@ import typing as t
 import pytest
 
 from ansible_collections.ablage.ops.plugins.module_utils import _http_flow as flow
-from ansible_collections.ablage.ops.plugins.module_utils._http import HttpResponse
+from ansible_collections.ablage.ops.plugins.module_utils._http import HttpResponse, origin
 
 VALUES: dict[str, t.Any] = {"doc": "a/b c?d", "n": 5, "flag": True, "items": [1, "x"], "text": "1.5 (ok)"}
 
@@ -55,9 +55,9 @@ def test_multipart_body_is_raw_bytes() -> None:
 
 
 def test_origin_fills_in_default_ports() -> None:
-    assert flow.origin("http://Example.com/x") == flow.origin("http://example.com:80/y")
-    assert flow.origin("https://example.com/") != flow.origin("http://example.com/")
-    assert flow.origin("http://127.0.0.1:8000/") != flow.origin("http://127.0.0.2:8000/")
+    assert origin("http://Example.com/x") == origin("http://example.com:80/y")
+    assert origin("https://example.com/") != origin("http://example.com/")
+    assert origin("http://127.0.0.1:8000/") != origin("http://127.0.0.2:8000/")
 
 
 def test_parse_defaults() -> None:
