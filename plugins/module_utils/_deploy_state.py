@@ -21,6 +21,12 @@ STATE_FILE = "state.json"
 HISTORY_FILE = "history.jsonl"
 LOCK_HEAD_BYTES = 64
 
+# Every phase state.json may hold, in the order a deploy moves through them, then the two ends. The
+# rollback's rules (plugins/filter/rollback.py) are written against exactly this list.
+DEPLOY_PHASES = ("locked", "maintenance", "stopped", "migrating", "started", "serving", "done")
+END_PHASES = ("failed", "rolled_back")
+PHASES = DEPLOY_PHASES + END_PHASES
+
 
 def utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()

@@ -42,6 +42,8 @@ options:
   update:
     description:
       - Keys to merge into C(state.json). Nested dictionaries merge key by key; other values replace.
+      - C(phase) must be one of V(locked), V(maintenance), V(stopped), V(migrating), V(started), V(serving), V(done),
+        V(failed), V(rolled_back); the rollback decides what to undo from it, so any other value fails the task.
       - Never put secrets here; the file is readable by whoever can read the state directory.
     type: dict
     default: {}
@@ -61,7 +63,7 @@ EXAMPLES = r"""
   ablage.ops.deploy_state:
     state_dir: /var/lib/ablage-deploy
     update:
-      phase: preflight
+      phase: locked
       previous_version: 1.0.0
       target_version: 1.1.0
       alembic_revision_before: "0001"
@@ -100,6 +102,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ablage.ops.plugins.module_utils._deploy_state import (
     HISTORY_FILE,
+    PHASES,
     STATE_FILE,
     append_jsonl,
     ensure_dir,
@@ -132,6 +135,12 @@ class DeployState:
             raise  # unreachable: fail_json exits
 
     def run(self) -> dict[str, t.Any]:
+        phase = self.params["update"].get("phase")
+        if phase is not None and phase not in PHASES:
+            self.module.fail_json(
+                msg=f"update.phase {phase!r} is not a phase of a deploy (one of {', '.join(PHASES)}); "
+                "the rollback decides what to undo from the phase, so an unknown one is never written.",
+            )
         before = self.read_state()
         after = merge(before, self.params["update"])
         record = self.params["history"]

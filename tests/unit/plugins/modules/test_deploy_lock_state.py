@@ -200,8 +200,15 @@ def test_corrupt_history_line_in_the_middle_is_skipped(tmp_path: t.Any, run_modu
 
 def test_state_json_unparsable_fails_naming_the_file_and_the_fix(tmp_path: t.Any, run_module: t.Any) -> None:
     (tmp_path / "state.json").write_text('{"current_version": "1.0')
-    res = run_module(deploy_state.main, {"state_dir": str(tmp_path), "update": {"phase": "x"}})
+    res = run_module(deploy_state.main, {"state_dir": str(tmp_path), "update": {"phase": "migrating"}})
     assert res.failed
     assert str(tmp_path / "state.json") in res["msg"] and "rollback point" in res["msg"], res["msg"]
     assert "history.jsonl" not in res["msg"]
     assert (tmp_path / "state.json").read_text() == '{"current_version": "1.0'  # not overwritten
+
+
+def test_an_unknown_phase_is_never_written(tmp_path: t.Any, run_module: t.Any) -> None:
+    (tmp_path / "state.json").write_text('{"phase": "locked"}')
+    res = run_module(deploy_state.main, {"state_dir": str(tmp_path), "update": {"phase": "preflight"}})
+    assert res.failed and "'preflight' is not a phase" in res["msg"] and "rolled_back" in res["msg"], res["msg"]
+    assert (tmp_path / "state.json").read_text() == '{"phase": "locked"}'
