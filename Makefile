@@ -16,12 +16,13 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS_PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 VERSION ?= 1.1.0
 
-.PHONY: help venv collection infra stack stack-down lint unit pytest molecule test demo bench build clean
+.PHONY: help venv collection infra stack stack-down lint unit pytest reliability molecule test demo bench build clean
 
 help:
 	@echo "make test   - every test and lint gate (installs what it needs); exits non-zero on failure"
 	@echo "make demo   - deploy $(VERSION) with playbooks/deploy.yml onto the local reference stack"
 	@echo "make lint | unit | stack | stack-down | build"
+	@echo "make reliability - the fault campaign alone; writes docs/reliability.md"
 
 # The venv is rebuilt only when requirements.txt changes.
 venv: $(STAMP)
@@ -60,6 +61,10 @@ unit: venv collection
 pytest: venv collection stack
 	@$(BIN)/pytest tests/unit tests/integration tests/reference-app/tests \
 	  --cov=plugins --cov-report=term-missing:skip-covered --cov-fail-under=80
+
+# The fault campaign alone (it also runs inside `make pytest`), writing docs/reliability.md from its results.
+reliability: venv collection stack
+	@ABLAGE_RELIABILITY_DOC=$(CURDIR)/docs/reliability.md $(BIN)/pytest tests/integration/test_fault_campaign.py -q
 
 # Scenarios live in top-level molecule/ (not extensions/molecule); prerun is off because Galaxy is out of reach.
 molecule: venv collection stack

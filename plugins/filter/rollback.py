@@ -71,7 +71,9 @@ def rollback_plan(state: Dict, broken_lock: Dict | None = None, method: str = "a
         # The lock is written before a run's first record: a run that left it unreadable recorded nothing.
         return _nothing("the unreadable lock was left by a run that died before it recorded anything", state)
     if phase == "rolled_back" and state.get("current_version") == state.get("previous_version"):
-        return _nothing(f"already rolled back to {state.get('previous_version')} at {state.get('rolled_back_at', '?')}", state)
+        return _nothing(
+            f"already rolled back to {state.get('previous_version')} at {state.get('rolled_back_at', '?')}", state
+        )
     if phase == "failed":
         return _nothing("the last deploy failed before it changed anything", state)
     previous = version or state.get("previous_version") or ""
@@ -92,7 +94,9 @@ def rollback_plan(state: Dict, broken_lock: Dict | None = None, method: str = "a
             maintenance_off=switched,
         )
         if plan["undo"]:
-            plan["reason"] = "before maintenance was verified on: the release pointer and the maintenance switch are undone"
+            plan["reason"] = (
+                "before maintenance was verified on: the release pointer and the maintenance switch are undone"
+            )
         return plan
 
     migrated = bool(state.get("migrated"))
@@ -103,15 +107,16 @@ def rollback_plan(state: Dict, broken_lock: Dict | None = None, method: str = "a
     refuse = None
     destructive = state.get("migration_destructive") or []
     if method == "auto" and served and migrated and destructive:
+        backup = (state.get("backup") or {}).get("path") or "the pre-deploy backup"
         statements = "; ".join(str(d.get("statement", d) if isinstance(d, dict) else d) for d in destructive)[:300]
         refuse = (
             f"Refused to roll back the database by itself: the migration of {state.get('target_version', '?')} "
             f"({state.get('alembic_revision_before') or 'base'} -> {state.get('alembic_revision_after') or '?'}) was "
             f"destructive ({statements}), so a downgrade cannot bring that data back, and users have written since "
             f"{state.get('serving_at') or 'maintenance went off'}. Choose one and run playbooks/rollback.yml again: "
-            f"-e rollback_database_method=restore restores {(state.get('backup') or {}).get('path') or 'the pre-deploy backup'} "
-            "and LOSES every write since then; -e rollback_database_method=downgrade keeps those writes and LOSES the data "
-            "the migration removed. Nothing was changed; maintenance and the deploy lock are as they were."
+            f"-e rollback_database_method=restore restores {backup} and LOSES every write since then; "
+            "-e rollback_database_method=downgrade keeps those writes and LOSES the data the migration removed. "
+            "Nothing was changed; maintenance and the deploy lock are as they were."
         )
     return {
         "undo": True,

@@ -155,6 +155,42 @@ def _request_stop(_signum: int, _frame: t.Any) -> None:
     _Stop.requested = True
 
 
+class LockWatch:
+    """Ends the poller with the deploy it measures, also when that deploy was killed.
+
+    The probe starts before its deploy takes the lock. Once a lock appeared, the poller stops when
+    the lock is released or taken over by another run (the recovery of a killed deploy breaks it);
+    when no lock appears within ``grace`` seconds, the run died before taking it.
+    """
+
+    def __init__(self, path: str, grace: float = 300.0, now: t.Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.now = now
+        self.until = now() + grace
+        self.owner: str | None = None
+
+    def _holder(self) -> str | None:
+        try:
+            with open(self.path, "rb") as handle:
+                raw = handle.read(4096)
+        except OSError:
+            return None
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except ValueError:
+            return "(unreadable)"
+        return str(data.get("run_id", "")) if isinstance(data, dict) else "(unreadable)"
+
+    def ended(self) -> bool:
+        holder = self._holder()
+        if self.owner is None:
+            if holder is not None:
+                self.owner = holder
+                return False
+            return self.now() > self.until
+        return holder != self.owner
+
+
 def poll_loop(
     samples_file: str,
     url: str,
@@ -164,14 +200,15 @@ def poll_loop(
     interval: float,
     max_duration: float,
     validate_certs: bool = True,
+    watch: LockWatch | None = None,
 ) -> int:
-    """Poll until SIGTERM or ``max_duration`` seconds; one JSON line per request. Returns the sample count."""
+    """Poll until SIGTERM, ``max_duration`` seconds or the end of the watched deploy; one JSON line per request."""
     signal.signal(signal.SIGTERM, _request_stop)
     deadline = time.time() + max_duration
     count = 0
     fd = os.open(samples_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     with os.fdopen(fd, "a", encoding="utf-8") as handle:
-        while not _Stop.requested and time.time() < deadline:
+        while not _Stop.requested and time.time() < deadline and not (watch is not None and watch.ended()):
             sample = probe_once(url, headers, timeout, status_codes, validate_certs)
             handle.write(json.dumps(sample, sort_keys=True) + "\n")
             handle.flush()

@@ -18,6 +18,9 @@ description:
   - A request counts as served when it answers one of O(status_code); any other status, a timeout or a refused
     connection counts as down. Redirects are not followed.
   - The poller ends by itself after O(max_duration) seconds, so a run that dies never leaves it behind for long.
+  - With O(follow_lock=true) it also ends with the deploy it measures, when that deploy was killed too - once the
+    deploy lock in O(state_dir) was taken, the poller stops when the lock is released or taken over by another run
+    (the recovery of a killed deploy breaks it), and when no lock appears within O(lock_grace) seconds.
 author:
   - ablage.ops maintainers (@ablage-system)
 extends_documentation_fragment:
@@ -82,6 +85,16 @@ options:
       - Seconds after which the poller stops by itself.
     type: int
     default: 7200
+  follow_lock:
+    description:
+      - Stop with the deploy whose lock (C(deploy.lock) in O(state_dir)) appears after the start.
+    type: bool
+    default: false
+  lock_grace:
+    description:
+      - With O(follow_lock=true), seconds to wait for the lock to appear before the poller stops.
+    type: int
+    default: 300
   validate_certs:
     description:
       - Verify the TLS certificate of an V(https) O(url).
@@ -236,6 +249,10 @@ class DowntimeProbe:
             os.unlink(self.samples_file)
         params = self.params
         headers = {str(k): str(v) for k, v in (params["headers"] or {}).items()}
+        watch = None
+        if params["follow_lock"]:
+            # Created before the fork: a lock already held now belongs to the deploy being measured.
+            watch = _downtime.LockWatch(os.path.join(state_dir, "deploy.lock"), float(params["lock_grace"]))
 
         def run() -> None:
             _downtime.poll_loop(
@@ -247,6 +264,7 @@ class DowntimeProbe:
                 float(params["interval"]),
                 float(params["max_duration"]),
                 bool(params["validate_certs"]),
+                watch,
             )
 
         pid = _downtime.detach(run)
@@ -285,6 +303,8 @@ def main() -> None:
             "interval": {"type": "float", "default": 0.5},
             "timeout": {"type": "float", "default": 2},
             "max_duration": {"type": "int", "default": 7200},
+            "follow_lock": {"type": "bool", "default": False},
+            "lock_grace": {"type": "int", "default": 300},
             "validate_certs": {"type": "bool", "default": True},
             "maintenance_on": {"type": "str"},
             "maintenance_off": {"type": "str"},

@@ -20,6 +20,8 @@ file to write; by default it goes next to the other test artefacts in /tmp).
 
 from __future__ import annotations
 
+import calendar
+import contextlib
 import dataclasses
 import json
 import os
@@ -38,7 +40,6 @@ import requests
 from reference_stack import (
     API_URL,
     ENV_FILE,
-    PROJECT_DIR,
     REPO,
     VENV_BIN,
     Stack,
@@ -80,6 +81,8 @@ class Fault:
     preflight: bool = False
     # The fault came before users were locked out: neither the run nor the recovery may restart the app.
     no_restart: bool = False
+    # Further checks of this case after the run: (output, the user load) -> problems.
+    check: t.Callable[[str, UserLoad], list[str]] | None = None
 
 
 @dataclasses.dataclass
@@ -117,7 +120,15 @@ def _docker(*argv: str) -> None:
 def _oneoff_running() -> bool:
     """A `docker compose run` container (the Alembic migration) of the project is running."""
     out = subprocess.run(
-        ["docker", "ps", "-q", "--filter", "label=com.docker.compose.oneoff=True", "--filter", "label=com.docker.compose.project=ablage"],
+        [
+            "docker",
+            "ps",
+            "-q",
+            "--filter",
+            "label=com.docker.compose.oneoff=True",
+            "--filter",
+            "label=com.docker.compose.project=ablage",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -129,7 +140,7 @@ def _oneoff_running() -> bool:
 class Registry:
     """The local registry process (scripts/infra.sh): stopped for a fault, started again as it was."""
 
-    argv: list[str] = []
+    argv: t.ClassVar[list[str]] = []
 
     @classmethod
     def _pid(cls) -> int | None:
@@ -176,8 +187,9 @@ def _empty_backup_dir() -> None:
 
 def _hide_api_pg_dump() -> None:
     """The application's own backup (POST /api/v1/backup/full) fails: its pg_dump is gone."""
+    script = 'p="$(command -v pg_dump)" && mv "$p" /tmp/pg_dump.hidden && echo "$p" >/tmp/pg_dump.path'
     subprocess.run(
-        ["docker", "exec", _compose_container("backend"), "sh", "-c", 'mv "$(command -v pg_dump)" /tmp/pg_dump.hidden'],
+        ["docker", "exec", "-u", "0", _compose_container("backend"), "sh", "-c", script],
         check=True,
         capture_output=True,
         timeout=30,
@@ -185,13 +197,13 @@ def _hide_api_pg_dump() -> None:
 
 
 def _restore_api_pg_dump() -> None:
-    for service in ("backend",):
-        subprocess.run(
-            ["docker", "exec", _compose_container(service), "sh", "-c", "test ! -e /tmp/pg_dump.hidden || mv /tmp/pg_dump.hidden /usr/bin/pg_dump"],
-            check=False,
-            capture_output=True,
-            timeout=30,
-        )
+    script = 'test ! -e /tmp/pg_dump.hidden || mv /tmp/pg_dump.hidden "$(cat /tmp/pg_dump.path)"'
+    subprocess.run(
+        ["docker", "exec", "-u", "0", _compose_container("backend"), "sh", "-c", script],
+        check=False,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 def _long_job() -> None:
@@ -199,10 +211,16 @@ def _long_job() -> None:
     stack = Stack()
     headers = {"Authorization": f"Bearer {stack.user_token}"}
     up = requests.post(
-        f"{API_URL}/api/v1/documents/", headers=headers, files={"file": ("long.txt", "a long job", "text/plain")}, timeout=10
+        f"{API_URL}/api/v1/documents/",
+        headers=headers,
+        files={"file": ("long.txt", "a long job", "text/plain")},
+        timeout=10,
     )
     job = requests.post(
-        f"{API_URL}/api/v1/ocr/process", headers=headers, json={"document_id": up.json()["id"], "simulate_seconds": 60}, timeout=10
+        f"{API_URL}/api/v1/ocr/process",
+        headers=headers,
+        json={"document_id": up.json()["id"], "simulate_seconds": 60},
+        timeout=10,
     )
     assert job.status_code == 202, job.text
 
@@ -233,6 +251,25 @@ def _earlier_done_state() -> None:
     (STATE_DIR / "state.json").write_text(json.dumps(earlier), encoding="utf-8")
 
 
+def _writes_after_maintenance_off_kept(_out: str, load: UserLoad) -> list[str]:
+    """The rollback after maintenance off kept users' writes: it downgraded, and there were such writes."""
+    state = _state()
+    problems = []
+    if not state.get("serving_at"):
+        return ["the run never recorded that users were let in again (serving_at)"]
+    serving_at = calendar.timegm(time.strptime(state["serving_at"], "%Y-%m-%dT%H:%M:%SZ"))
+    documents, _jobs = load.confirmed(since=serving_at)
+    if not documents:
+        problems.append(f"no write was confirmed after maintenance went off at {state['serving_at']}: proves nothing")
+    history = [
+        json.loads(line) for line in (STATE_DIR / "history.jsonl").read_text().splitlines() if line.startswith("{")
+    ]
+    rollback = next((h for h in reversed(history) if h.get("action") == "rollback"), {})
+    if rollback.get("database") != "downgrade":
+        problems.append(f"the rollback after maintenance off did not downgrade: {rollback}")
+    return problems
+
+
 def _torn_history() -> None:
     STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(STATE_DIR / "history.jsonl", "a", encoding="utf-8") as handle:
@@ -257,7 +294,12 @@ def _wait(condition: t.Callable[[], bool], timeout: float, what: str) -> None:
 # --------------------------------------------------------------------------- the cases
 
 KILL_POINTS = [
-    ("after-lock", "after the lock is taken (state.json still an earlier run's)", "Reset the deploy state for this run", None),
+    (
+        "after-lock",
+        "after the lock is taken (state.json still an earlier run's)",
+        "Reset the deploy state for this run",
+        None,
+    ),
     ("release-pointed", "after .env was pointed, before maintenance", "Switch maintenance mode on and verify", None),
     ("maintenance-on", "maintenance switched on", "Wait until the OCR queue is drained", None),
     ("drained", "the queue drained", "The application's full backup", None),
@@ -288,34 +330,119 @@ CASES: list[Fault] = [
 ]
 
 CASES += [
-    Fault("postgres-down", "external part", "PostgreSQL stopped at the pg_dump", at="Verified pg_dump backup",
-          inject=lambda: _docker("stop", _compose_container("postgres")), heal=lambda: _docker("start", _compose_container("postgres"))),
-    Fault("registry-down", "external part", "the registry unreachable at the pull", at="Pull the app images",
-          inject=Registry.stop, heal=Registry.start, expect="untouched"),
-    Fault("backup-disk-full", "external part", "the backup directory full (a 256 KiB filesystem)",
-          args=["-e", f"deploy_backup_dir={FULL_DIR}"], before=_fill_backup_dir, heal=_empty_backup_dir),
-    Fault("api-backup-fails", "external part", "the application's own backup fails", at="Wait until the OCR queue is drained",
-          inject=_hide_api_pg_dump, heal=_restore_api_pg_dump),
-    Fault("redis-down", "external part", "Redis stopped at the drain", at="Switch maintenance mode on",
-          inject=lambda: _docker("stop", _compose_container("redis")), heal=lambda: _docker("start", _compose_container("redis"))),
-    Fault("migration-fails", "external part", "a migration failing half-way (1.3.0-badmigration)",
-          args=["-e", "ablage_version=1.3.0-badmigration"]),
-    Fault("never-drains", "external part", "a worker busy for 60 s, drain bounded to 5 s",
-          args=["-e", "deploy_queue_drain_timeout=5"], before=_long_job),
-    Fault("never-healthy", "external part", "a release that never turns healthy (1.2.0-broken)",
-          args=["-e", "ablage_version=1.2.0-broken", "-e", "deploy_health_timeout=20"]),
-    Fault("empty-lock", "bad state", "an empty deploy.lock", before=lambda: _write_lock(""),
-          recovery=RECOVERY, expect="untouched"),
-    Fault("stale-lock", "bad state", "the lock of a dead run (2 h old)", before=_stale_lock,
-          recovery=RECOVERY, expect="untouched"),
-    Fault("wrong-admin-token", "bad input", "a wrong admin token, pre-flight skipped",
-          args=["-e", "ablage_admin_token=not-a-token"], expect="untouched"),
-    Fault("wrong-db-password", "bad input", "a wrong database password, pre-flight skipped",
-          args=["-e", "ablage_db_password=wrong"], expect="untouched"),
-    Fault("version-semicolon", "bad input", "a version with ';'", args=["-e", "ablage_version=1.1.0;rm -rf /"],
-          expect="untouched", preflight=True),
-    Fault("version-newline", "bad input", "a version with a newline", args=["-e", '{"ablage_version": "1.1.0\\nX=1"}'],
-          expect="untouched", preflight=True),
+    Fault(
+        "postgres-down",
+        "external part",
+        "PostgreSQL stopped at the pg_dump",
+        at="Verified pg_dump backup",
+        inject=lambda: _docker("stop", _compose_container("postgres")),
+        heal=lambda: _docker("start", _compose_container("postgres")),
+    ),
+    Fault(
+        "registry-down",
+        "external part",
+        "the registry unreachable at the pull",
+        at="Pull the app images",
+        inject=Registry.stop,
+        heal=Registry.start,
+        expect="untouched",
+    ),
+    Fault(
+        "backup-disk-full",
+        "external part",
+        "the backup directory full (a 256 KiB filesystem)",
+        args=["-e", f"deploy_backup_dir={FULL_DIR}"],
+        before=_fill_backup_dir,
+        heal=_empty_backup_dir,
+    ),
+    Fault(
+        "api-backup-fails",
+        "external part",
+        "the application's own backup fails",
+        at="Wait until the OCR queue is drained",
+        inject=_hide_api_pg_dump,
+        heal=_restore_api_pg_dump,
+    ),
+    Fault(
+        "redis-down",
+        "external part",
+        "Redis stopped at the drain",
+        at="Switch maintenance mode on",
+        inject=lambda: _docker("stop", _compose_container("redis")),
+        heal=lambda: _docker("start", _compose_container("redis")),
+    ),
+    Fault(
+        "migration-fails",
+        "external part",
+        "a migration failing half-way (1.3.0-badmigration)",
+        args=["-e", "ablage_version=1.3.0-badmigration"],
+    ),
+    Fault(
+        "never-drains",
+        "external part",
+        "a worker busy for 60 s, drain bounded to 5 s",
+        args=["-e", "deploy_queue_drain_timeout=5"],
+        before=_long_job,
+    ),
+    Fault(
+        "never-healthy",
+        "external part",
+        "a release that never turns healthy (1.2.0-broken)",
+        args=["-e", "ablage_version=1.2.0-broken", "-e", "deploy_health_timeout=20"],
+    ),
+    Fault(
+        "empty-lock",
+        "bad state",
+        "an empty deploy.lock",
+        before=lambda: _write_lock(""),
+        recovery=RECOVERY,
+        expect="untouched",
+    ),
+    Fault(
+        "stale-lock",
+        "bad state",
+        "the lock of a dead run (2 h old)",
+        before=_stale_lock,
+        recovery=RECOVERY,
+        expect="untouched",
+    ),
+    Fault(
+        "wrong-admin-token",
+        "bad input",
+        "a wrong admin token, pre-flight skipped",
+        args=["-e", "ablage_admin_token=not-a-token"],
+        expect="untouched",
+    ),
+    Fault(
+        "wrong-db-password",
+        "bad input",
+        "a wrong database password, pre-flight skipped",
+        args=["-e", "ablage_db_password=wrong"],
+        expect="untouched",
+    ),
+    Fault(
+        "version-semicolon",
+        "bad input",
+        "a version with ';'",
+        args=["-e", "ablage_version=1.1.0;rm -rf /"],
+        expect="untouched",
+        preflight=True,
+    ),
+    Fault(
+        "version-newline",
+        "bad input",
+        "a version with a newline",
+        args=["-e", '{"ablage_version": "1.1.0\\nX=1"}'],
+        expect="untouched",
+        preflight=True,
+    ),
+    Fault(
+        "smoke-fails-after-off",
+        "external part",
+        "the smoke test fails after maintenance went off (users have written since)",
+        args=["-e", "verify_smoke_expected_text=this is not what the OCR reads"],
+        check=_writes_after_maintenance_off_kept,
+    ),
     # Last: it deploys TO for good.
     Fault("torn-history", "bad state", "a torn last line in history.jsonl", before=_torn_history, expect="success"),
 ]
@@ -370,7 +497,9 @@ def _playbook(argv: list[str], marker: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"),
+        env=ansible_env(
+            ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0"
+        ),
         start_new_session=True,
     )
 
@@ -378,7 +507,9 @@ def _playbook(argv: list[str], marker: str) -> subprocess.Popen[str]:
 def _run_with_fault(fault: Fault) -> tuple[int, str, float]:
     """The deploy with the fault; its exit code, its output and the moment the fault struck."""
     marker = uuid.uuid4().hex
+    # A queue that cannot drain fails the run after 60 s instead of 300 s (never-drains sets its own bound).
     argv = ["playbooks/deploy.yml", "-e", f"ablage_version={TO}", "-e", "preflight_quality_enabled=false"]
+    argv += ["-e", "deploy_queue_drain_timeout=60"]
     if not fault.preflight:
         argv += ["--skip-tags", "preflight"]
     proc = _playbook(argv + fault.args, marker)
@@ -399,10 +530,8 @@ def _run_with_fault(fault: Fault) -> tuple[int, str, float]:
             # The controller is gone: ansible-playbook and its forked workers at once.
             tree = _descendants(proc.pid)
             for pid in [proc.pid, *_marked_pids(marker)]:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             # What the workers had started on the host (a migration container, a pg_dump) runs to its end,
             # as on a real host; the recovery waits for it as the runbook says.
             _wait(lambda: not any(_alive(p) for p in tree), 180, "the killed run's processes on the host to end")
@@ -410,17 +539,33 @@ def _run_with_fault(fault: Fault) -> tuple[int, str, float]:
             os.kill(proc.pid, fault.signal)
 
     assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        if not fired.is_set() and fault.at is not None and line.startswith("TASK [") and fault.at in line:
-            fired.set()
-            strike()
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if not fired.is_set() and fault.at is not None and line.startswith("TASK [") and fault.at in line:
+                fired.set()
+                strike()
+    except BaseException:
+        # A harness failure must not leave a deploy running into the next case.
+        for pid in [proc.pid, *_marked_pids(marker)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        raise
     rc = proc.wait(timeout=60)
     if fault.at is not None:
         assert fired.is_set(), f"the run never reached {fault.at!r}:\n" + "".join(lines)[-3000:]
-    elif fault.signal is None and fault.inject is None:
-        struck = struck  # the fault was there from the start
     return rc, "".join(lines), struck
+
+
+def _queue_after_settle(settle_s: float = 60.0) -> dict[str, t.Any]:
+    """The queue as the drain step reads it, once it is idle or after ``settle_s``."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        queue = requests.get(f"{API_URL}/api/v1/health/pipeline", timeout=5).json().get("queue", {})
+        if queue == {"pending": 0, "processing": 0} or time.monotonic() > deadline:
+            return queue
+        time.sleep(1.0)
 
 
 def _state() -> dict[str, t.Any]:
@@ -431,7 +576,9 @@ def _state() -> dict[str, t.Any]:
 def _running_version() -> str:
     try:
         response = requests.get(f"{API_URL}/api/v1/health", timeout=5)
-        return str(response.json().get("version", "?")) if response.status_code == 200 else f"HTTP {response.status_code}"
+        return (
+            str(response.json().get("version", "?")) if response.status_code == 200 else f"HTTP {response.status_code}"
+        )
     except requests.RequestException as exc:
         return f"unreachable ({type(exc).__name__})"
 
@@ -485,7 +632,7 @@ def test_fault(stack: Stack, fault: Fault) -> None:
         lock_left = (STATE_DIR / "deploy.lock").exists()
         try:
             maintenance_left: bool | None = Stack().maintenance()
-        except (AssertionError, Exception):  # noqa: BLE001 - a backend that is down says nothing
+        except (AssertionError, Exception):
             maintenance_left = None
         if fault.heal is not None:
             fault.heal()
@@ -511,17 +658,20 @@ def test_fault(stack: Stack, fault: Fault) -> None:
     restarted = any(after.get(s, ("", ""))[1] != before[s][1] for s in ("backend", "worker"))
 
     if version not in KNOWN_VERSIONS or health.status_code != 200 or health.json().get("status") != "healthy":
-        problems.append(f"not a healthy known version: {version}, health/complete {health.status_code} {health.text[:200]}")
+        problems.append(
+            f"not a healthy known version: {version}, health/complete {health.status_code} {health.text[:200]}"
+        )
     if checked.maintenance():
         problems.append("maintenance is still on")
     if (STATE_DIR / "deploy.lock").exists():
         problems.append("the deploy lock is still held")
     if lost:
         problems.append(f"{lost} confirmed rows lost: {found['lost_documents'][:3]} {found['lost_jobs'][:3]}")
-    if found["failed_jobs"] or [j for j in found["unfinished_jobs"] if j]:
-        stuck = [j for j in found["unfinished_jobs"]]
-        if found["failed_jobs"] or stuck:
-            problems.append(f"jobs failed {found['failed_jobs'][:3]} or never finished {stuck[:3]}")
+    queue = _queue_after_settle()
+    if queue != {"pending": 0, "processing": 0}:
+        problems.append(f"the OCR queue does not drain after the recovery: {queue} (a later deploy would wait on it)")
+    if found["failed_jobs"] or found["stuck_jobs"]:
+        problems.append(f"jobs failed {found['failed_jobs'][:3]} or stuck processing {found['stuck_jobs'][:3]}")
     leaked = [s[:3] + "…" for s in _secrets() if s in out or s in recovery_out]
     if leaked or re.search(r"eyJ[A-Za-z0-9_-]{10,}\.", out + recovery_out):
         problems.append(f"a secret in the output: {leaked or 'a bearer token'}")
@@ -534,6 +684,8 @@ def test_fault(stack: Stack, fault: Fault) -> None:
             problems.append("the run passed although it should have refused")
     if fault.expect == "rolled_back" and "Rolled back to" not in " ".join(out.split()):
         problems.append(f"the run did not roll back by itself: {_said(out)}")
+    if fault.check is not None:
+        problems.extend(fault.check(out, load))
     if fault.expect == "success" and rc != 0:
         problems.append(f"the run failed: {_said(out)}")
 
@@ -555,7 +707,14 @@ def test_fault(stack: Stack, fault: Fault) -> None:
             problems=problems,
         )
     )
-    assert not problems, f"{fault.id}: " + "; ".join(problems) + "\n--- run ---\n" + out[-4000:] + "\n--- recovery ---\n" + recovery_out[-3000:]
+    assert not problems, (
+        f"{fault.id}: "
+        + "; ".join(problems)
+        + "\n--- run ---\n"
+        + out[-4000:]
+        + "\n--- recovery ---\n"
+        + recovery_out[-3000:]
+    )
 
 
 # --------------------------------------------------------------------------- docs/reliability.md
@@ -566,23 +725,33 @@ def render(outcomes: list[Outcome]) -> str:
     rows = []
     for o in outcomes:
         f = o.fault
-        did = "refused, nothing changed" if f.expect == "untouched" else {
-            "killed": "killed",
-            "rolled_back": "rolled back by itself",
-            "success": "deployed",
-        }[f.expect]
+        did = (
+            "refused, nothing changed"
+            if f.expect == "untouched"
+            else {
+                "killed": "killed",
+                "rolled_back": "rolled back by itself",
+                "success": "deployed",
+            }[f.expect]
+        )
         if o.problems:
             did = "**FAILED**: " + "; ".join(o.problems)
-        left = f"phase `{o.phase_left}`, maintenance {'on' if o.maintenance_left else 'off' if o.maintenance_left is False else '?'}"
+        maintenance = {True: "on", False: "off", None: "?"}[o.maintenance_left]
+        left = f"phase `{o.phase_left}`, maintenance {maintenance}"
         left += ", lock held" if o.lock_left else ", lock free"
-        recovery = "—" if f.recovery is None else ("rollback.yml (lock broken)" if o.recovery_rc == 0 else f"failed (rc {o.recovery_rc})")
+        recovery = (
+            "—"
+            if f.recovery is None
+            else ("rollback.yml (lock broken)" if o.recovery_rc == 0 else f"failed (rc {o.recovery_rc})")
+        )
         rows.append(
             f"| {f.group} | {f.what} | {did} | {left} | {recovery} | {o.recovered_s:.0f} s | {o.version} "
             f"| {o.written} / {o.jobs} | **{o.lost}** |"
         )
     failed = sum(1 for o in outcomes if o.problems)
-    return textwrap.dedent(
-        f"""\
+    return (
+        textwrap.dedent(
+            f"""\
         # Reliability: the fault campaign
 
         Generated by `tests/integration/test_fault_campaign.py` (part of `make test`; `make reliability`
@@ -604,4 +773,7 @@ def render(outcomes: list[Outcome]) -> str:
         | kind | fault | what the run did | left behind | recovery | recovered | version after | written | lost |
         |---|---|---|---|---|---|---|---|---|
         """
-    ) + "\n".join(rows) + "\n"
+        )
+        + "\n".join(rows)
+        + "\n"
+    )

@@ -102,7 +102,9 @@ def audit(token: str, documents: list[str], jobs: list[str], settle_s: float = 6
     session = requests.Session()
     headers = {"Authorization": f"Bearer {token}"}
     lost_documents = [
-        d for d in documents if session.get(f"{API_URL}/api/v1/documents/{d}", headers=headers, timeout=5).status_code != 200
+        d
+        for d in documents
+        if session.get(f"{API_URL}/api/v1/documents/{d}", headers=headers, timeout=5).status_code != 200
     ]
     deadline = time.monotonic() + settle_s
     pending = list(jobs)
@@ -111,7 +113,9 @@ def audit(token: str, documents: list[str], jobs: list[str], settle_s: float = 6
         still: list[str] = []
         for job in pending:
             response = session.get(f"{API_URL}/api/v1/ocr/jobs/{job}", headers=headers, timeout=5)
-            status = response.json().get("status", "?") if response.status_code == 200 else f"HTTP {response.status_code}"
+            status = (
+                response.json().get("status", "?") if response.status_code == 200 else f"HTTP {response.status_code}"
+            )
             statuses[job] = status
             if status in ("queued", "processing"):
                 still.append(job)
@@ -121,6 +125,8 @@ def audit(token: str, documents: list[str], jobs: list[str], settle_s: float = 6
         time.sleep(1.0)
     lost_jobs = [j for j, s in statuses.items() if s.startswith("HTTP")]
     failed_jobs = [j for j, s in statuses.items() if s == "failed"]
+    # Still queued is fine (the queue holds it); processing after the settle time means a worker lost it.
+    stuck_jobs = [j for j in pending if statuses.get(j) == "processing"]
     return {
         "documents": len(documents),
         "jobs": len(jobs),
@@ -128,5 +134,6 @@ def audit(token: str, documents: list[str], jobs: list[str], settle_s: float = 6
         "lost_jobs": lost_jobs,
         "failed_jobs": failed_jobs,
         "unfinished_jobs": pending,
+        "stuck_jobs": stuck_jobs,
         "job_statuses": sorted(set(statuses.values())),
     }

@@ -75,11 +75,30 @@ class Worker:
         others = [k for k in self.services.redis.scan_iter(match=HEARTBEAT_PREFIX + "*") if k != self.heartbeat_key]
         if others:
             return
-        moved = 0
-        while self.services.redis.lmove(PROCESSING_KEY, QUEUE_KEY, "LEFT", "RIGHT"):
-            moved += 1
-        if moved:
-            log.warning("requeued %d job(s) left in processing by a previous worker", moved)
+        moved = dropped = 0
+        redis = self.services.redis
+        for raw in redis.lrange(PROCESSING_KEY, 0, -1):
+            pipe = redis.pipeline(transaction=True)  # off the list and back in the queue at once
+            pipe.lrem(PROCESSING_KEY, 1, raw)
+            if self._finished(raw):
+                dropped += 1  # its worker finished it but could not take it off the list
+            else:
+                pipe.rpush(QUEUE_KEY, raw)
+                moved += 1
+            pipe.execute()
+        if moved or dropped:
+            log.warning(
+                "requeued %d job(s) left in processing by a previous worker, dropped %d finished", moved, dropped
+            )
+
+    def _finished(self, raw: Any) -> bool:
+        try:
+            job_id = json.loads(raw)["job_id"]
+        except (ValueError, KeyError, TypeError):
+            return False
+        with self.services.engine.connect() as conn:
+            status = conn.execute(text("SELECT status FROM ocr_jobs WHERE id = :id"), {"id": job_id}).scalar()
+        return status in ("completed", "failed")
 
     def run(self) -> None:
         self.beat()
@@ -101,10 +120,26 @@ class Worker:
                 log.error("job %s crashed: %s", raw, exc)
             finally:
                 self.current_job = None
-                self.services.redis.lrem(PROCESSING_KEY, 1, raw)
+                self.release_job(raw)
         log.info("worker %s stopping after %d job(s)", self.name, self.jobs_processed)
         with contextlib.suppress(Exception):  # shutting down; the TTL removes the key anyway
             self.services.redis.delete(self.heartbeat_key)
+
+    def release_job(self, raw: Any) -> None:
+        """Take the finished job off the processing list, retrying while Redis is away.
+
+        Seen in the fault campaign: with Redis stopped at the moment a job finished, the entry stayed
+        in processing for good, and every later deploy's drain waited for it.
+        """
+        while True:
+            try:
+                self.services.redis.lrem(PROCESSING_KEY, 1, raw)
+                return
+            except Exception as exc:
+                log.warning("could not release job %s (%s); retrying", raw, exc)
+                if self.stop.wait(1):
+                    # Shutting down: the next worker's requeue_orphans finds it and drops it as finished.
+                    return
 
     def process(self, job: dict[str, Any]) -> None:
         job_id, document_id = job["job_id"], job["document_id"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ablage.ops.plugins.filter.rollback import rollback_plan
@@ -41,7 +42,9 @@ def test_killed_during_the_maintenance_switch_switches_it_off_again() -> None:
 
 def test_the_state_of_an_earlier_run_is_never_acted_on_after_a_killed_deploy() -> None:
     # The killed run took the lock but died before its first record: state.json is the last deploy's.
-    earlier = _state("done", run_id="run-1", previous_version="0.9.0", migrated=True, maintenance_enabled_by_deploy=True)
+    earlier = _state(
+        "done", run_id="run-1", previous_version="0.9.0", migrated=True, maintenance_enabled_by_deploy=True
+    )
     plan = rollback_plan(earlier, broken_lock={"run_id": "run-2", "version": "1.1.0"})
     assert plan["undo"] is False and "run-2" in plan["reason"]
 
@@ -84,7 +87,9 @@ def test_destructive_downgrade_after_users_wrote_is_refused_with_both_choices() 
     )
     plan = rollback_plan(state)
     assert plan["refuse"] and "DROP COLUMN notes" in plan["refuse"]
-    assert "rollback_database_method=restore" in plan["refuse"] and "rollback_database_method=downgrade" in plan["refuse"]
+    assert (
+        "rollback_database_method=restore" in plan["refuse"] and "rollback_database_method=downgrade" in plan["refuse"]
+    )
     assert rollback_plan(state, method="restore")["refuse"] is None
     assert rollback_plan(state, method="restore")["database"] == "restore"
 

@@ -105,3 +105,38 @@ def test_probe_once_refused_connection_is_down() -> None:
         port = sock.getsockname()[1]
     sample = _downtime.probe_once(f"http://127.0.0.1:{port}/", {}, 1, [200])
     assert sample["ok"] is False and sample["status"] is None and "Refused" in sample["error"]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_lock_watch_follows_the_deploy_it_measures(tmp_path: Path) -> None:
+    lock = tmp_path / "deploy.lock"
+    clock = _Clock()
+    watch = _downtime.LockWatch(str(lock), grace=60, now=clock)
+    assert not watch.ended()  # the deploy has not taken its lock yet
+    lock.write_text(json.dumps({"run_id": "run-1"}))
+    assert not watch.ended() and watch.owner == "run-1"
+    clock.now += 3600  # a long deploy: the grace only counts before the lock
+    assert not watch.ended()
+    lock.write_text(json.dumps({"run_id": "rollback-2"}))  # the recovery broke the killed run's lock
+    assert watch.ended()
+
+
+def test_lock_watch_ends_when_the_lock_is_released_or_never_taken(tmp_path: Path) -> None:
+    lock = tmp_path / "deploy.lock"
+    lock.write_text("")  # unreadable, still a lock
+    watch = _downtime.LockWatch(str(lock), grace=60, now=_Clock())
+    assert not watch.ended() and watch.owner == "(unreadable)"
+    lock.unlink()
+    assert watch.ended()
+    clock = _Clock()
+    never = _downtime.LockWatch(str(tmp_path / "other.lock"), grace=60, now=clock)
+    assert not never.ended()
+    clock.now += 61
+    assert never.ended()
