@@ -197,10 +197,13 @@ def _hide_api_pg_dump() -> None:
 
 
 def _restore_api_pg_dump() -> None:
-    script = 'test ! -e /tmp/pg_dump.hidden || mv /tmp/pg_dump.hidden "$(cat /tmp/pg_dump.path)"'
+    """Undo _hide_api_pg_dump, and check it: a later case would fail at its API backup otherwise."""
+    # -L too: pg_dump is a symlink whose relative target does not resolve from /tmp.
+    hidden = "/tmp/pg_dump.hidden"
+    script = f'if [ -e {hidden} ] || [ -L {hidden} ]; then mv {hidden} "$(cat /tmp/pg_dump.path)"; fi'
     subprocess.run(
-        ["docker", "exec", "-u", "0", _compose_container("backend"), "sh", "-c", script],
-        check=False,
+        ["docker", "exec", "-u", "0", _compose_container("backend"), "sh", "-c", script + " && command -v pg_dump"],
+        check=True,
         capture_output=True,
         timeout=30,
     )
