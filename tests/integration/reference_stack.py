@@ -152,6 +152,26 @@ def run_playbook(tmp_path: Path, stack: Stack, tasks: str) -> tuple[subprocess.C
     return proc, results
 
 
+def playbook_cli(
+    playbook: str, *extra: str, inventory: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """One of playbooks/ as an operator runs it (default callback, no colour), against the local inventory."""
+    return subprocess.run(
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            str(inventory or REPO / "inventories" / "local"),
+            str(REPO / "playbooks" / playbook),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1"),
+        timeout=timeout,
+        check=False,
+    )
+
+
 def containers() -> dict[str, tuple[str, str, str]]:
     """service -> (container id, started at, status) of the compose project (one-off containers left out)."""
     ids = subprocess.run(

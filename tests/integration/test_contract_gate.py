@@ -16,11 +16,9 @@ from pathlib import Path
 import pytest
 from reference_stack import (
     PROJECT_DIR,
-    REPO,
-    VENV_BIN,
     Stack,
-    ansible_env,
     containers,
+    playbook_cli,
     require_stack,
     stack_lock,
 )
@@ -46,23 +44,7 @@ def snapshot(stack: Stack) -> dict[str, t.Any]:
 
 
 def deploy(*extra: str) -> subprocess.CompletedProcess[str]:
-    env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1")
-    return subprocess.run(
-        [
-            str(VENV_BIN / "ansible-playbook"),
-            "-i",
-            str(REPO / "inventories" / "local"),
-            str(REPO / "playbooks" / "deploy.yml"),
-            "-e",
-            "preflight_quality_enabled=false",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
+    return playbook_cli("deploy.yml", "-e", "preflight_quality_enabled=false", *extra)
 
 
 @pytest.fixture(scope="module")
@@ -165,21 +147,7 @@ def test_verify_and_day2_playbooks_refuse_while_a_deploy_holds_the_lock(stack: S
     stack.set_maintenance(True)
     try:
         for playbook in ("verify.yml", "maintenance.yml"):
-            run = subprocess.run(
-                [
-                    str(VENV_BIN / "ansible-playbook"),
-                    "-i",
-                    str(REPO / "inventories" / "local"),
-                    str(REPO / "playbooks" / playbook),
-                    "-e",
-                    "operate_maintenance_state=disabled",
-                ],
-                capture_output=True,
-                text=True,
-                env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1"),
-                timeout=300,
-                check=False,
-            )
+            run = playbook_cli(playbook, "-e", "operate_maintenance_state=disabled", timeout=300)
             out = " ".join((run.stdout + run.stderr).split())
             assert run.returncode != 0, (playbook, out[-2000:])
             assert "A deploy holds the lock" in out and "alice" in out, (playbook, out[-2000:])

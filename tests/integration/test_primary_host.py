@@ -7,11 +7,10 @@ inventory (ablage_primary_host); a run without it refuses before the lock, with 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from reference_stack import REPO, VENV_BIN, ansible_env, containers, require_stack, stack_lock
+from reference_stack import REPO, containers, playbook_cli, require_stack, stack_lock
 
 pytestmark = pytest.mark.stack
 
@@ -31,24 +30,15 @@ def test_a_run_limited_to_a_second_host_refuses_before_the_lock(tmp_path: Path) 
     with stack_lock():
         require_stack()
         before = containers()
-        run = subprocess.run(
-            [
-                str(VENV_BIN / "ansible-playbook"),
-                "-i",
-                str(inventory),
-                str(REPO / "playbooks" / "deploy.yml"),
-                "-l",
-                "ablage-gpu-2",
-                "--skip-tags",
-                "preflight",
-                "-e",
-                "ablage_version=1.1.0",
-            ],
-            capture_output=True,
-            text=True,
-            env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1"),
-            timeout=600,
-            check=False,
+        run = playbook_cli(
+            "deploy.yml",
+            "-l",
+            "ablage-gpu-2",
+            "--skip-tags",
+            "preflight",
+            "-e",
+            "ablage_version=1.1.0",
+            inventory=inventory,
         )
         after = containers()
     out = " ".join((run.stdout + run.stderr).split())
