@@ -685,6 +685,9 @@ def test_fault(stack: Stack, fault: Fault) -> None:
             problems.append("the application was restarted although the fault came before anything changed")
         if rc == 0:
             problems.append("the run passed although it should have refused")
+        said_untouched = "Nothing was changed on the running system" in " ".join(out.split())
+        if fault.recovery is None and not fault.preflight and not said_untouched:
+            problems.append(f"the run did not say that nothing was changed: {_said(out)}")
     if fault.expect == "rolled_back" and "Rolled back to" not in " ".join(out.split()):
         problems.append(f"the run did not roll back by itself: {_said(out)}")
     if fault.check is not None:
