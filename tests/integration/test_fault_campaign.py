@@ -137,34 +137,39 @@ def _oneoff_running() -> bool:
     return bool(out.strip())
 
 
+def _cmdlines() -> t.Iterator[tuple[int, list[bytes]]]:
+    """(pid, argv) of every process that can still be read."""
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                yield int(proc.name), (proc / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+
+
 class Registry:
     """The local registry process (scripts/infra.sh): stopped for a fault, started again as it was."""
 
     argv: t.ClassVar[list[str]] = []
 
-    @classmethod
-    def _pid(cls) -> int | None:
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit():
-                try:
-                    argv = (proc / "cmdline").read_bytes().split(b"\0")
-                except OSError:
-                    continue
-                if argv and argv[0].endswith(b"docker-registry") and b"serve" in argv:
-                    cls.argv = [a.decode() for a in argv if a]
-                    return int(proc.name)
+    @staticmethod
+    def _find() -> tuple[int, list[str]] | None:
+        for pid, argv in _cmdlines():
+            if argv and argv[0].endswith(b"docker-registry") and b"serve" in argv:
+                return pid, [a.decode() for a in argv if a]
         return None
 
     @classmethod
     def stop(cls) -> None:
-        pid = cls._pid()
-        assert pid, "the registry process of scripts/infra.sh is not running"
+        found = cls._find()
+        assert found, "the registry process of scripts/infra.sh is not running"
+        pid, cls.argv = found
         os.kill(pid, signal.SIGTERM)
-        _wait(lambda: cls._pid() is None, 20, "the registry to stop")
+        _wait(lambda: cls._find() is None, 20, "the registry to stop")
 
     @classmethod
     def start(cls) -> None:
-        if cls._pid() is None:
+        if cls._find() is None:
             log = open("/tmp/ablage-campaign-registry.log", "ab")  # noqa: SIM115 - the daemon keeps it
             subprocess.Popen(cls.argv, stdout=log, stderr=log, start_new_session=True)
         _wait(lambda: _http_ok("http://127.0.0.1:5000/v2/"), 30, "the registry to answer")
@@ -455,15 +460,7 @@ CASES += [
 
 
 def _marked_pids(marker: str) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker.encode() in (proc / "cmdline").read_bytes():
-                    pids.append(int(proc.name))
-            except OSError:
-                continue
-    return pids
+    return [pid for pid, argv in _cmdlines() if marker.encode() in b"\0".join(argv)]
 
 
 def _descendants(root: int) -> set[int]:
@@ -621,7 +618,6 @@ def stack() -> t.Iterator[Stack]:
 def test_fault(stack: Stack, fault: Fault) -> None:
     if fault.expect != "success":
         _ensure_from_version()
-    Registry._pid()  # remember how the registry was started
     if fault.before is not None:
         fault.before()
     before = containers()
