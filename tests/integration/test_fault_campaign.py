@@ -342,7 +342,9 @@ CASES += [
         "postgres-down",
         "external part",
         "PostgreSQL stopped at the pg_dump",
-        at="Verified pg_dump backup",
+        # Struck as the app stops, the step before the dump: stopped at the dump's own start, a fast
+        # pg_dump could finish before PostgreSQL is gone.
+        at="Stop the app services",
         inject=lambda: _docker("stop", _compose_container("postgres")),
         heal=lambda: _docker("start", _compose_container("postgres")),
     ),
@@ -350,8 +352,9 @@ CASES += [
         "registry-down",
         "external part",
         "the registry unreachable at the pull",
-        at="Pull the app images",
-        inject=Registry.stop,
+        # Down from the start (with pre-flight skipped the pull is the first to ask it): stopped when
+        # the pull begins, a fast pull could finish first.
+        before=Registry.stop,
         heal=Registry.start,
         expect="untouched",
     ),
@@ -367,8 +370,9 @@ CASES += [
         "api-backup-fails",
         "external part",
         "the application's own backup fails",
-        at="Wait until the OCR queue is drained",
-        inject=_hide_api_pg_dump,
+        # Hidden before the run (nothing else uses it): hidden when the drain begins, a drain that
+        # finds the queue idle at once could let the backup start first.
+        before=_hide_api_pg_dump,
         heal=_restore_api_pg_dump,
     ),
     Fault(
