@@ -57,9 +57,14 @@ lint: venv collection infra
 unit: venv collection
 	@$(BIN)/pytest tests/unit -q
 
+# pytest and Molecule run as on a new controller: each with a HOME of its own, emptied first, so
+# what only a first run does there (create ~/ablage-reports, ~/.ansible) is tested on every run.
+# (Lint keeps the real HOME: ansible-test caches its sanity venvs under ~/.ansible/test.)
+FRESH_HOME = rm -rf $(CURDIR)/.cache/home/$(1) && mkdir -p $(CURDIR)/.cache/home/$(1) && HOME=$(CURDIR)/.cache/home/$(1)
+
 # All pytest suites in one run, so coverage of plugins/ counts unit and integration tests together.
 pytest: venv collection stack
-	@$(BIN)/pytest tests/unit tests/integration tests/reference-app/tests \
+	@$(call FRESH_HOME,pytest) $(BIN)/pytest tests/unit tests/integration tests/reference-app/tests \
 	  --cov=plugins --cov-report=term-missing:skip-covered --cov-fail-under=80
 
 # The fault campaign alone (it also runs inside `make pytest`), writing docs/reliability.md from its results.
@@ -68,7 +73,7 @@ reliability: venv collection stack
 
 # Scenarios live in top-level molecule/ (not extensions/molecule); prerun is off because Galaxy is out of reach.
 molecule: venv collection stack
-	@MOLECULE_GLOB='molecule/*/molecule.yml' $(BIN)/molecule test --all
+	@$(call FRESH_HOME,molecule) MOLECULE_GLOB='molecule/*/molecule.yml' $(BIN)/molecule test --all
 
 build: venv
 	@rm -rf .cache/build && mkdir -p .cache/build
