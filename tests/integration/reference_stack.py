@@ -102,6 +102,12 @@ class Stack:
         assert response.status == 200, response.text
         return bool(response.json()["enabled"])
 
+    def version(self) -> str:
+        """The release the backend reports (/api/v1/health)."""
+        response = self.client.get("/api/v1/health")
+        assert response.status == 200, response.text
+        return str(response.json()["version"])
+
     def set_maintenance(self, enabled: bool) -> None:
         path = "/api/v1/admin/maintenance/" + ("enable" if enabled else "disable")
         assert self.admin.post(path).status == 200

@@ -5,7 +5,7 @@
 - ``run_module`` runs a module's real ``main()`` with patched arguments and
   returns the JSON it printed (so no_log masking is part of what is tested).
 - ``backend`` is a real HTTP server on 127.0.0.1 (random port) that implements
-  the maintenance API and health endpoints of DESIGN.md, with switches for
+  the maintenance API and health endpoints of docs/contract.md, with switches for
   slow, flaky, wrong-JSON and 503 behaviour.
 - ``tls_backend`` is the same server behind TLS with a private CA that also
   accepts client certificates.

@@ -64,7 +64,8 @@ NOTES_VARIABLE = re.compile(r"^[a-z][a-z0-9_]*_notes?$")
 # Notes no playbook reads yet: the answer stays in the AWX job's extra vars (the job record).
 NOTES_NOT_READ_BY_A_PLAYBOOK = {"deploy_notes"}
 # Set by the playbooks themselves (playbooks/tasks/api_login.yml logs in), so never asked.
-PROVIDED_BY_PLAYBOOKS = {"ablage_admin_token", "ablage_user_token"}
+# The API tokens come from playbooks/tasks/api_login.yml; hooks_point is set by each call of the hooks role.
+PROVIDED_BY_PLAYBOOKS = {"ablage_admin_token", "ablage_user_token", "hooks_point"}
 # Variables of configure.yml that hold secrets (controller_* reach the modules through module_defaults,
 # whose awx.awx options are no_log themselves).
 SECRET_VARIABLE = re.compile(

@@ -56,6 +56,20 @@ def test_skipping_a_step_of_the_deploy_is_refused(tag: str) -> None:
     assert f"--skip-tags {tag}" in result["refused"]
 
 
+def test_skipping_a_tag_that_no_task_carries_changes_nothing_and_is_allowed() -> None:
+    assert deploy_run_scope(["all"], ["molecule-notest", "notest"]) == {
+        "scope": "deploy",
+        "refused": "",
+        "run_tags": ["all"],
+        "skip_tags": ["molecule-notest", "notest"],
+    }
+
+
+@pytest.mark.parametrize("tag", ["rollback", "verify", "maintenance"])
+def test_skipping_the_rollback_or_a_check_is_refused(tag: str) -> None:
+    assert deploy_run_scope(["all"], [tag])["scope"] == ""
+
+
 def test_every_preflight_tag_may_be_skipped() -> None:
     assert deploy_run_scope(["all"], list(PREFLIGHT))["refused"] == ""
 
