@@ -206,7 +206,9 @@ def test_stop_item_says_whether_the_stop_was_reached() -> None:
 def test_backup_item_reads_the_api_backup_module() -> None:
     item = by_id(checklist.checklist_report(evidence()))[("deployment", "backup")]
     assert item["status"] == "checked"
-    assert item["evidence"].startswith("API full backup completed: /backups/f.dump, 10 bytes, sha256 ?; pg_backup: ")
+    assert item["evidence"].startswith(
+        "API full backup completed: /backups/f.dump, 10 bytes, checksum not recorded; pg_backup: "
+    )
     attached = dict(REGISTERED["__deploy_api_backup_status"], attached=True)
     registered = dict(REGISTERED, __deploy_api_backup_status=attached)
     item = by_id(checklist.checklist_report(evidence(registered=registered)))[("deployment", "backup")]
