@@ -15,10 +15,10 @@ IDLE = {"queue": {"pending": 0, "processing": 0}}
 
 def _checks(**over: t.Any) -> dict[str, t.Any]:
     checks: dict[str, t.Any] = {
-        "admin_login": {"status": 200, "json": {"access_token": "adm"}},
+        "admin_login": {"status": 200, "token": "adm", "error": ""},
         "admin_status": {"status": 200, "json": {"enabled": False}},
         "status_path": "/api/v1/admin/maintenance",
-        "smoke_login": {"status": 200, "json": {"access_token": "usr"}},
+        "smoke_login": {"status": 200, "token": "usr", "error": ""},
         "login_path": "/api/v1/auth/login",
         "queue": {"status": 200, "json": {"queue": {"pending": 3, "processing": 1}}},
         "queue_path": "/api/v1/health/pipeline",
@@ -45,7 +45,12 @@ def test_wrong_admin_token_names_the_variable() -> None:
 
 
 def test_wrong_admin_password_fails_at_the_login() -> None:
-    gate = _by_gate(_checks(admin_login={"status": 401}, admin_status={"status": 401}))["admin API access"]
+    gate = _by_gate(
+        _checks(
+            admin_login={"status": 401, "token": "", "error": "POST /api/v1/auth/login answered 401: no"},
+            admin_status={"status": 401},
+        )
+    )["admin API access"]
     assert not gate["ok"] and "ablage_admin_password" in gate["evidence"]
 
 
@@ -55,7 +60,9 @@ def test_status_path_that_is_not_the_maintenance_endpoint() -> None:
 
 
 def test_smoke_login_failure_and_token_only() -> None:
-    gate = _by_gate(_checks(smoke_login={"status": 401, "json": {"detail": "bad"}}))["smoke user login"]
+    gate = _by_gate(_checks(smoke_login={"status": 401, "token": "", "error": "POST /x answered 401: bad"}))[
+        "smoke user login"
+    ]
     assert not gate["ok"] and "ablage_smoke_password" in gate["evidence"]
     assert _by_gate(_checks(smoke_login={"skipped": True}))["smoke user login"]["ok"]
 
