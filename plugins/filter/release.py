@@ -65,6 +65,50 @@ def deploy_plan(
     )
 
 
+def releases_kept(
+    history: t.Sequence[t.Mapping[str, t.Any]], keep: int, current: str, previous: str | None
+) -> list[str]:
+    """The versions whose images stay on the host: the running one, the rollback target, and the newest
+    successful deploys up to ``keep`` versions in all (``keep`` 0: every version ever deployed)."""
+    kept: list[str] = []
+    for version in (current, previous):
+        if version and version not in kept:
+            kept.append(str(version))
+    for record in reversed(list(history or [])):
+        version = record.get("version")
+        if record.get("action") != "deploy" or record.get("result") != "success" or not version:
+            continue
+        if keep and len(kept) >= keep:
+            break
+        if str(version) not in kept:
+            kept.append(str(version))
+    return kept
+
+
+def images_to_prune(local: t.Sequence[t.Mapping[str, t.Any]], kept: t.Sequence[t.Mapping[str, str]]) -> list[str]:
+    """Local tags of the app's repositories that no kept release uses, oldest first.
+
+    ``local`` is docker_host_info's ``images`` (each with ``RepoTags`` and ``Created``); ``kept`` the
+    ``images`` (service to reference) of compose_release for each kept version. A repository that a kept
+    release names by digest is left alone: its tags cannot be matched to releases.
+    """
+    kept_refs = {ref for images in kept for ref in (images or {}).values()}
+    repos = {_repository(ref) for ref in kept_refs}
+    pinned = {_repository(ref) for ref in kept_refs if "@" in ref}
+    prune = []
+    for image in sorted(local or [], key=lambda i: i.get("Created") or 0):
+        for tag in image.get("RepoTags") or []:
+            repo = _repository(tag)
+            if repo in repos and repo not in pinned and tag not in kept_refs:
+                prune.append(tag)
+    return prune
+
+
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
-        return {"service_digests": service_digests, "deploy_plan": deploy_plan}
+        return {
+            "service_digests": service_digests,
+            "deploy_plan": deploy_plan,
+            "releases_kept": releases_kept,
+            "images_to_prune": images_to_prune,
+        }
