@@ -12,7 +12,7 @@ arguments) never reach the report, and ``redact`` values are replaced wherever t
 
 The work lives in module_utils, because Ansible loads every .py file in this directory as a filter
 plugin: _checklist_items (one method per checklist item), _checklist_report (the report around the
-items) and _checklist_markdown (the rendering); this file only names the two filters.
+items), _checklist_markdown and _timeline (the renderings); this file only names the filters.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import typing as t
 from ansible_collections.ablage.ops.plugins.module_utils._checklist_common import STATUSES, Dict
 from ansible_collections.ablage.ops.plugins.module_utils._checklist_markdown import render_markdown
 from ansible_collections.ablage.ops.plugins.module_utils._checklist_report import build_report
+from ansible_collections.ablage.ops.plugins.module_utils._timeline import timeline_svg
 
-__all__ = ["STATUSES", "FilterModule", "checklist_markdown", "checklist_report"]
+__all__ = ["STATUSES", "FilterModule", "checklist_markdown", "checklist_report", "checklist_timeline_svg"]
 
 
 def checklist_report(evidence: Dict, redact: list[t.Any] | None = None) -> Dict:
@@ -36,6 +37,15 @@ def checklist_markdown(report: Dict) -> str:
     return render_markdown(report)
 
 
+def checklist_timeline_svg(report: Dict) -> str:
+    """The run as a picture (phases, maintenance window, what users saw); "" when there is nothing to draw."""
+    return timeline_svg(report)
+
+
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
-        return {"checklist_report": checklist_report, "checklist_markdown": checklist_markdown}
+        return {
+            "checklist_report": checklist_report,
+            "checklist_markdown": checklist_markdown,
+            "checklist_timeline_svg": checklist_timeline_svg,
+        }

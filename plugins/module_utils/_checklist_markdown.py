@@ -49,6 +49,10 @@ def render_markdown(report: Dict) -> str:
         "|---|---|",
     ]
     lines.extend(f"| {label} | {_md_cell(value)} |" for label, value in _summary_rows(report))
+    if report.get("timeline_svg"):
+        lines.extend(
+            ("", f"![Timeline: the phases, the maintenance window and what users saw]({report['timeline_svg']})")
+        )
     if report.get("failure"):
         lines.extend(("", f"**What failed:** {report['failure']}"))
     lines.extend(_outage_lines((report.get("downtime") or {}).get("outages") or []))

@@ -27,6 +27,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._checklist_common impor
     ran,
 )
 from ansible_collections.ablage.ops.plugins.module_utils._checklist_items import ChecklistBuilder
+from ansible_collections.ablage.ops.plugins.module_utils._timeline import timeline_events
 
 TITLE = "Production Deployment Checklist — Ablage-System"
 
@@ -94,6 +95,8 @@ def build_report(evidence: Dict, redact: list[t.Any] | None = None) -> Dict:
             ev.get("maintenance_off_at"),
         ),
         "counts": counts,
+        # The moments of this run's deploy (state.json is this run's only when its run id is the report's).
+        "timeline": timeline_events(state) if state.get("run_id") and state.get("run_id") == ev.get("run_id") else [],
         "items": builder.items,
     }
     if result in FAILED_RESULTS or counts[NOT_CHECKED]:

@@ -81,8 +81,17 @@ def _back_to_from(stack: Stack) -> None:
 
 
 def test_each_point_runs_in_order_with_the_runs_facts(stack: Stack, inventory: Path) -> None:
-    rc, out = _deploy(inventory, dict.fromkeys(POINTS, "hooks/record.yml") | {"on_failure": "hooks/record.yml"})
+    reports = inventory.parent / "reports"
+    hooks = dict.fromkeys(POINTS, "hooks/record.yml") | {"on_failure": "hooks/record.yml"}
+    rc, out = _deploy(inventory, hooks, "-e", f"ablage_report_dir={reports}")
     assert rc == 0, out[-3000:]
+    # The report's picture of the run (issue 16): every phase, the maintenance window, what users saw.
+    (svg,) = reports.glob("*.svg")
+    picture = svg.read_text(encoding="utf-8")
+    for phase in ("lock taken", "maintenance on", "release started", "users served", "done"):
+        assert f">{phase}<" in picture, phase
+    assert 'class="maintenance"' in picture and 'class="served"' in picture
+    assert f"]({svg.name})" in svg.with_suffix(".md").read_text(encoding="utf-8")
     seen = _log(inventory)
     assert [h["point"] for h in seen] == POINTS, seen
     assert {(h["version"], h["from_version"]) for h in seen} == {(TO, FROM)}
