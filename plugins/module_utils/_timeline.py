@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
-from xml.sax.saxutils import escape
+from html import escape
 
 Dict = t.Dict[str, t.Any]
 
@@ -56,7 +56,7 @@ def timeline_svg(report: Dict) -> str:
     downtime = report.get("downtime") or {}
     window = downtime.get("maintenance_window") or {}
     outages = [(_time(o.get("start")), _time(o.get("end"))) for o in downtime.get("outages") or []]
-    moments = [at for at, _ in events] + [m for m in (_time(window.get("on")), _time(window.get("off"))) if m]
+    moments = [at for at, _name in events] + [m for m in (_time(window.get("on")), _time(window.get("off"))) if m]
     moments += [m for m in (_time(downtime.get("observed_from")), _time(downtime.get("observed_to"))) if m]
     if len(events) < 2 or not moments:
         return ""
