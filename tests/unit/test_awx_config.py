@@ -9,11 +9,20 @@
   playbook itself reads that a role of this collection declares), with a question type, choices
   and default that fit its argument spec; free-text notes variables are the only exception.
 * Every required role option that neither the inventory nor the playbook provides is asked.
+* Every playbook of playbooks/ has a job template; AWX would list each template's playbook; the
+  timeouts never kill a run that changes the system half-way.
+* The deploy workflow runs pre-flight, an approval (with a timeout), then the deploy, and a failed
+  deploy goes to a node that notifies and does nothing else; its survey asks what its nodes' job
+  templates need, by the same rules (AWX does not check the nodes' own surveys in a workflow).
+* The notification templates and the backup schedules are what AWX accepts
+  (``NotificationTemplateSerializer.validate``, ``SchedulePreviewSerializer.validate_rrule``); the
+  backup runs daily at night, outside the hour a DST change skips.
 * awx/configure.yml passes ``ansible-playbook --syntax-check``, uses only options the awx.awx
   modules document, keeps secrets out of the log, and every job template's playbook exists.
 * awx/configure.yml really runs: against a fake of AWX's REST API on 127.0.0.1 (the endpoints
-  the awx.awx modules call, surveys validated on save as AWX does) it creates every object with
-  the right fields and links, a second run changes nothing, and a survey AWX refuses stops it.
+  the awx.awx modules call, surveys, notification configurations and schedules validated on save
+  as AWX does) it creates every object with the right fields and links, the workflow's nodes and
+  edges and its approval template, a second run changes nothing, and a survey AWX refuses stops it.
 
 Negative tests feed broken specs to the same checks, so they are known to fail.
 """
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import datetime
 import json
 import os
 import re
@@ -31,6 +41,7 @@ import sys
 import threading
 import typing as t
 import urllib.parse
+import zoneinfo
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -58,11 +69,36 @@ SURVEY_TYPE_MAPPING: dict[str, type | tuple[type, ...]] = {
     "integer": int,
     "float": (float, int),
 }
-TEMPLATE_NAMES = {"Ablage deploy", "Ablage preflight", "Ablage verify", "Ablage rollback"}
+TEMPLATE_NAMES = {
+    "Ablage deploy",
+    "Ablage preflight",
+    "Ablage verify",
+    "Ablage rollback",
+    "Ablage backup",
+    "Ablage restore",
+    "Ablage maintenance",
+    "Ablage restart",
+    "Ablage logs",
+    "Ablage status",
+    "Ablage history",
+    "Ablage deploy failed",
+}
+WORKFLOW_NAME = "Ablage deploy workflow"
+# The failure path of the workflow: shows the deploy's report and ends failed (the workflow notifies).
+NOTICE_PLAYBOOK = "awx/deploy_failed.yml"
+# Playbooks that change the running system and must never be killed half-way by an AWX timeout.
+NEVER_KILLED = {
+    "playbooks/deploy.yml",
+    "playbooks/rollback.yml",
+    "playbooks/backup.yml",
+    "playbooks/restore.yml",
+    "playbooks/restart.yml",
+}
 # Free-text variables: named *_note / *_notes so nobody mistakes them for settings.
 NOTES_VARIABLE = re.compile(r"^[a-z][a-z0-9_]*_notes?$")
-# Notes no playbook reads yet: the answer stays in the AWX job's extra vars (the job record).
-NOTES_NOT_READ_BY_A_PLAYBOOK = {"deploy_notes"}
+# Notes no playbook reads yet: the answer stays in the AWX job's extra vars (the job record). Empty: deploy_notes
+# goes into history.jsonl (roles/deploy/tasks/finish.yml, deploy.yml's failure record), as docs/awx.md says.
+NOTES_NOT_READ_BY_A_PLAYBOOK: set[str] = set()
 # Set by the playbooks themselves (playbooks/tasks/api_login.yml logs in), so never asked.
 # The API tokens come from playbooks/tasks/api_login.yml; hooks_point is set by each call of the hooks role.
 PROVIDED_BY_PLAYBOOKS = {"ablage_admin_token", "ablage_user_token", "hooks_point"}
@@ -70,6 +106,7 @@ PROVIDED_BY_PLAYBOOKS = {"ablage_admin_token", "ablage_user_token", "hooks_point
 # whose awx.awx options are no_log themselves).
 SECRET_VARIABLE = re.compile(
     r"\b(ablage_awx_vault_password|ablage_awx_ssh_private_key|ablage_awx_ssh_key_unlock"
+    r"|ablage_awx_notify_webhook_url|ablage_awx_notify_webhook_headers|ablage_awx_notify_email_password"
     r"|controller_password|controller_oauthtoken)\b"
 )
 
@@ -89,6 +126,27 @@ def controller_vars() -> dict[str, t.Any]:
 
 def job_templates() -> list[dict[str, t.Any]]:
     return list(controller_vars()["ablage_awx_job_templates"])
+
+
+def workflow_nodes() -> list[dict[str, t.Any]]:
+    return list(controller_vars()["ablage_awx_workflow_nodes"])
+
+
+def workflow_template() -> dict[str, t.Any]:
+    """The workflow as a survey owner: its answers reach every node; deploy.yml (importing preflight.yml) reads them."""
+    by_name = {tpl["name"]: tpl for tpl in job_templates()}
+    playbooks = {by_name[n["job_template"]]["playbook"] for n in workflow_nodes() if n.get("job_template")}
+    assert "playbooks/deploy.yml" in playbooks, playbooks
+    return {
+        "name": controller_vars()["ablage_awx_workflow_name"],
+        "playbook": "playbooks/deploy.yml",
+        "survey": controller_vars()["ablage_awx_workflow_survey"],
+    }
+
+
+def survey_owners() -> list[dict[str, t.Any]]:
+    """Every template with a survey: the job templates that have one, and the workflow."""
+    return [tpl for tpl in job_templates() if tpl["survey"]] + [workflow_template()]
 
 
 def load_survey(name: str) -> dict[str, t.Any]:
@@ -150,6 +208,16 @@ def playbook_text(playbook: Path) -> str:
         if path.exists():
             text += path.read_text(encoding="utf-8")
     return text
+
+
+def roles_text(roles: t.Iterable[str]) -> str:
+    """The task files (and defaults) of these roles: what a role reads beyond its argument spec."""
+    return "".join(
+        path.read_text(encoding="utf-8")
+        for role in sorted(roles)
+        for sub in ("tasks", "defaults", "vars")
+        for path in sorted((REPO / "roles" / role / sub).glob("*.yml"))
+    )
 
 
 class _VaultLoader(yaml.SafeLoader):
@@ -310,6 +378,115 @@ def house_rule_errors(spec: dict[str, t.Any]) -> list[str]:
     return errors
 
 
+# --------------------------------------------------------------------------- AWX: schedules, notifications
+
+# NotificationBackend.init_parameters of AWX 24 (awx/main/notifications/*_backend.py): field -> (type, default);
+# no default means required. The types as NotificationTemplateSerializer.type_map checks them.
+NOTIFICATION_INIT_PARAMETERS: dict[str, dict[str, tuple[str, t.Any]]] = {
+    "webhook": {
+        "url": ("string", None),
+        "http_method": ("string", "POST"),
+        "disable_ssl_verification": ("bool", False),
+        "username": ("string", ""),
+        "password": ("password", ""),
+        "headers": ("object", None),
+    },
+    "email": {
+        "host": ("string", None),
+        "port": ("int", None),
+        "username": ("string", None),
+        "password": ("password", None),
+        "use_tls": ("bool", None),
+        "use_ssl": ("bool", None),
+        "sender": ("string", None),
+        "recipients": ("list", None),
+        "timeout": ("int", 30),
+    },
+}
+NOTIFICATION_TYPE_MAP: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "int": (int,),
+    "bool": (bool,),
+    "list": (list,),
+    "object": (dict,),
+    "password": (str,),
+}
+
+
+def awx_notification_errors(kind: str, config: dict[str, t.Any]) -> tuple[dict[str, t.Any], list[str]]:
+    """NotificationTemplateSerializer.validate: the configuration with AWX's defaults filled in, and the errors."""
+    if kind not in NOTIFICATION_INIT_PARAMETERS:
+        return config, [f"notification_type {kind!r} is not one this fake knows"]
+    config = dict(config)
+    missing, errors = [], []
+    for field, (ftype, default) in NOTIFICATION_INIT_PARAMETERS[kind].items():
+        if field not in config:
+            if default is None:
+                missing.append(field)
+                continue
+            config[field] = copy.deepcopy(default)
+        value = config[field]
+        if type(value) not in NOTIFICATION_TYPE_MAP[ftype]:
+            errors.append(f"Configuration field '{field}' incorrect type, expected {ftype}.")
+        elif ftype == "list" and len(value) < 1:
+            errors.append(f"No values specified for field '{field}'")
+        elif field == "http_method" and value.lower() not in ("put", "post"):
+            errors.append("HTTP method must be either 'POST' or 'PUT'.")
+    if missing:
+        errors.insert(0, f"Missing required fields for Notification Configuration: {missing}.")
+    return config, errors
+
+
+def awx_rrule_errors(rrule: str) -> list[str]:
+    """SchedulePreviewSerializer.validate_rrule (AWX 24), with the parse of Schedule.rrulestr reduced to
+    what matters here: a DTSTART date that exists and a TZID that the time zone database knows."""
+    errors = []
+    dtstarts = re.findall(r".*?(DTSTART(;[^:]+)?\:[0-9]+T[0-9]+Z?)", rrule)
+    rules = re.findall(r".*?(RULE\:[^\s]*)", rrule)
+    if not dtstarts:
+        errors.append("Valid DTSTART required in rrule. Value should start with: DTSTART:YYYYMMDDTHHMMSSZ")
+    if re.findall(r".*?(DTSTART:[0-9]+T[0-9]+) ", rrule):
+        errors.append("DTSTART cannot be a naive datetime.  Specify ;TZINFO= or YYYYMMDDTHHMMSSZZ.")
+    if len(dtstarts) > 1:
+        errors.append("Multiple DTSTART is not supported.")
+    if "rrule:" not in rrule.lower():
+        errors.append("One or more rule required in rrule.")
+    for word in ("exdate:", "rdate:"):
+        if word in rrule.lower():
+            errors.append(f"{word[:-1].upper()} not allowed in rrule.")
+    for rule in rules:
+        if "interval" not in rule.lower():
+            errors.append(f"INTERVAL required in rrule: {rule}")
+        elif "secondly" in rule.lower():
+            errors.append(f"SECONDLY is not supported: {rule}")
+        if re.match(r".*?BYDAY[\:\=][0-9]+[a-zA-Z]{2}", rule):
+            errors.append(f"BYDAY with numeric prefix not supported: {rule}")
+        if "COUNT" in rule and "UNTIL" in rule:
+            errors.append(f"RRULE may not contain both COUNT and UNTIL: {rule}")
+        count = re.match(r".*?COUNT=([0-9]+)", rule)
+        if count and int(count.group(1)) > 999:
+            errors.append(f"COUNT > 999 is unsupported: {rule}")
+    if dtstarts and not errors:
+        try:
+            rrule_facts(rrule)  # a TZID the time zone database knows, a DTSTART that exists
+        except (ValueError, KeyError, zoneinfo.ZoneInfoNotFoundError) as exc:
+            errors.append(f"rrule parsing failed validation: {exc}")
+    return errors
+
+
+def rrule_facts(rrule: str) -> dict[str, t.Any]:
+    """DTSTART (time zone and local start) and the RRULE's parts of an AWX schedule rule."""
+    found = re.search(r"DTSTART(?:;TZID=([^:]+))?:([0-9]{8}T[0-9]{6})(Z?)", rrule)
+    if not found:
+        raise ValueError(f"no DTSTART in {rrule!r}")
+    tzid = found.group(1) or ("UTC" if found.group(3) else "")
+    zone = zoneinfo.ZoneInfo(tzid) if tzid else datetime.UTC
+    start = datetime.datetime.strptime(found.group(2), "%Y%m%dT%H%M%S").replace(tzinfo=zone)
+    rule = re.search(r"RRULE:(\S+)", rrule)
+    parts = dict(p.split("=", 1) for p in rule.group(1).split(";") if "=" in p) if rule else {}
+    return {"tzid": tzid, "start": start, "rule": parts}
+
+
 # --------------------------------------------------------------------------- survey vs. roles
 
 
@@ -348,11 +525,16 @@ def option_fit_errors(var: str, item: dict[str, t.Any], option: dict[str, t.Any]
     if qtype not in allowed.get(kind, set()):
         errors.append(f"{var}: question type {qtype} does not fit option type {kind}")
     if "choices" in option:
+        # AWX offers no empty choice; an option's "" (= not set) may be left out only when the question is required.
+        expected = sorted(str(c) for c in option["choices"] if not (c == "" and item["required"]))
         if qtype != "multiplechoice":
             errors.append(f"{var}: the option has choices {option['choices']}; ask it as multiplechoice")
-        elif sorted(_choice_list(item)) != sorted(str(c) for c in option["choices"]):
+        elif sorted(_choice_list(item)) != expected:
             errors.append(f"{var}: choices {_choice_list(item)} differ from the argument spec's {option['choices']}")
-    if "default" in item and "default" in option and item["default"] != option["default"]:
+    if qtype == "multiselect" and "default" in item:
+        # AWX keeps a multiselect default as a newline-separated string and drops it at launch (not a list).
+        errors.append(f"{var}: a multiselect default never reaches the job; leave it out")
+    elif "default" in item and "default" in option and item["default"] != option["default"]:
         errors.append(f"{var}: default {item['default']!r} differs from the role's default {option['default']!r}")
     if option.get("required") and not item["required"]:
         errors.append(f"{var}: required by the role, so the question must be required")
@@ -362,7 +544,8 @@ def option_fit_errors(var: str, item: dict[str, t.Any], option: dict[str, t.Any]
 def survey_variable_errors(playbook: Path, survey: dict[str, t.Any]) -> list[str]:
     specs = role_specs()
     runs = playbook_roles(playbook)
-    text = playbook_text(playbook)
+    # What the playbook and the roles it runs read (deploy_lock_break is read by operate's restore tasks).
+    text = playbook_text(playbook) + roles_text(runs)
     errors = []
     for item in survey["spec"]:
         var = item["variable"]
@@ -377,7 +560,9 @@ def survey_variable_errors(playbook: Path, survey: dict[str, t.Any]) -> list[str
         if declared_by_run:
             roles = declared_by_run
         elif declared_anywhere and re.search(rf"\b{re.escape(var)}\b", text):
-            roles = declared_anywhere  # read by the playbook itself, e.g. deploy_lock_break in rollback.yml
+            roles = (
+                declared_anywhere  # read by the playbook or its roles' tasks, e.g. deploy_lock_break in rollback.yml
+            )
         else:
             errors.append(
                 f"{var}: not an option of the roles {sorted(runs)} that {playbook.name} runs, "
@@ -414,9 +599,11 @@ SURVEY_FILES = sorted(p.name for p in SURVEYS.glob("*.json"))
 
 
 def test_every_template_has_its_survey_file_and_no_file_is_orphaned() -> None:
-    used = {tpl["survey"] for tpl in job_templates() if tpl["survey"]}
+    used = [tpl["survey"] for tpl in survey_owners()]
     assert {tpl["name"] for tpl in job_templates()} == TEMPLATE_NAMES
-    assert used == set(SURVEY_FILES), f"surveys in use {sorted(used)}, files {SURVEY_FILES}"
+    assert controller_vars()["ablage_awx_workflow_name"] == WORKFLOW_NAME
+    assert set(used) == set(SURVEY_FILES), f"surveys in use {sorted(used)}, files {SURVEY_FILES}"
+    assert len(used) == len(set(used)), "each template has its own survey file"
 
 
 @pytest.mark.parametrize("name", SURVEY_FILES)
@@ -426,21 +613,21 @@ def test_survey_passes_awx_validation(name: str) -> None:
     assert house_rule_errors(spec) == []
 
 
-@pytest.mark.parametrize("template", [tpl for tpl in job_templates() if tpl["survey"]], ids=lambda tpl: tpl["name"])
+@pytest.mark.parametrize("template", survey_owners(), ids=lambda tpl: tpl["name"])
 def test_survey_variables_are_role_options_that_fit(template: dict[str, t.Any]) -> None:
     errors = survey_variable_errors(REPO / template["playbook"], load_survey(template["survey"]))
     assert errors == []
 
 
 @pytest.mark.parametrize("inventory", ["production", "staging"])
-@pytest.mark.parametrize("template", job_templates(), ids=lambda tpl: tpl["name"])
+@pytest.mark.parametrize("template", [*job_templates(), workflow_template()], ids=lambda tpl: tpl["name"])
 def test_survey_asks_what_only_the_launcher_can_give(template: dict[str, t.Any], inventory: str) -> None:
     survey = load_survey(template["survey"]) if template["survey"] else None
     assert missing_required_errors(REPO / template["playbook"], survey, inventory) == []
 
 
 def test_the_version_hint_matches_real_release_tags() -> None:
-    for name in ("deploy.json", "preflight.json"):
+    for name in ("deploy.json", "preflight.json", "deploy_workflow.json"):
         question = next(q for q in load_survey(name)["spec"] if q["variable"] == "ablage_version")
         found = re.search(r"(\^\S+\$)", question["question_description"])
         assert found, f"{name}: the description of ablage_version carries no ^...$ pattern"
@@ -469,6 +656,461 @@ def test_every_answer_awx_accepts_is_one_the_roles_accept() -> None:
                         boolean(choice, strict=True)
                     elif "choices" in option:
                         assert choice in option["choices"]
+
+
+# --------------------------------------------------------------------------- tests: day-2 templates
+
+
+# Playbooks of playbooks/ that deliberately have no job template, with the reason.
+WITHOUT_TEMPLATE = {
+    "playbooks/setup.yml": "prepares a host before its first deploy (docs/first-deploy.md); not in AWX yet",
+}
+
+
+def test_every_playbook_has_a_job_template() -> None:
+    templated = {tpl["playbook"] for tpl in job_templates()}
+    playbooks = sorted(f"playbooks/{p.name}" for p in (REPO / "playbooks").glob("*.yml"))
+    assert [pb for pb in playbooks if pb not in templated and pb not in WITHOUT_TEMPLATE] == []
+    assert not templated & set(WITHOUT_TEMPLATE)
+    for name in ("backup", "restore", "maintenance", "restart", "logs", "status", "history"):
+        assert f"playbooks/{name}.yml" in templated, f"the day-2 playbook {name}.yml has no job template"
+
+
+# What AWX's project scan offers as playbooks (awx/main/utils/ansible.py: skip_directory, could_be_playbook).
+AWX_PLAYBOOK_LINE = re.compile(r"^\s*?-?\s*?(?:hosts|include|import_playbook):\s*?.*?$")
+
+
+def awx_lists_playbook(relative: str) -> bool:
+    path = Path(relative)
+    if path.suffix not in (".yml", ".yaml") or not (REPO / path).is_file():
+        return False
+    for part in path.parts[:-1]:
+        if part in ("roles", "tasks", "group_vars", "host_vars") or part.startswith("."):
+            return False
+    lines = (REPO / path).read_text(encoding="utf-8").splitlines()
+    return any(AWX_PLAYBOOK_LINE.match(line) for line in lines)
+
+
+@pytest.mark.parametrize("template", job_templates(), ids=lambda tpl: tpl["name"])
+def test_awx_offers_the_playbook_of_every_template(template: dict[str, t.Any]) -> None:
+    assert awx_lists_playbook(template["playbook"]), f"AWX would not list {template['playbook']} in the project"
+
+
+def test_awx_does_not_offer_task_files_or_vars() -> None:
+    assert not awx_lists_playbook("playbooks/tasks/api_login.yml")
+    assert not awx_lists_playbook("awx/vars/controller.yml")
+    assert not awx_lists_playbook("playbooks/missing.yml")
+
+
+def test_timeouts_never_kill_a_change_half_way() -> None:
+    by_playbook = {tpl["playbook"]: tpl for tpl in job_templates()}
+    assert set(by_playbook) >= NEVER_KILLED
+    for playbook, tpl in by_playbook.items():
+        if playbook in NEVER_KILLED:
+            assert tpl["timeout"] == 0, (
+                f"{tpl['name']}: AWX would kill it half-way (maintenance on, lock held, app stopped)"
+            )
+        else:
+            assert 0 < tpl["timeout"] <= 3600, f"{tpl['name']}: a read-only or quick job gets a bounded timeout"
+
+
+def test_every_template_follows_the_same_pattern() -> None:
+    fields = {"name", "description", "playbook", "job_tags", "survey", "timeout", "notify_on"}
+    fields |= {"ask_tags_on_launch", "ask_job_type_on_launch", "ask_diff_mode_on_launch"}
+    for tpl in job_templates():
+        assert set(tpl) == fields, f"{tpl['name']}: fields {sorted(set(tpl) ^ fields)}"
+        assert set(tpl["notify_on"]) <= {"error", "success"}, tpl["name"]
+        assert tpl["description"].strip(), tpl["name"]
+    by_name = {tpl["name"]: tpl for tpl in job_templates()}
+    assert set(by_name["Ablage deploy"]["notify_on"]) == {"error", "success"}
+    for name in ("Ablage rollback", "Ablage backup", "Ablage restore"):
+        assert by_name[name]["notify_on"] == ["error"], name
+    # The failure node notifies through the workflow (it ends failed), not twice by itself.
+    assert by_name["Ablage deploy failed"]["notify_on"] == []
+
+
+def _survey_of(playbook: str) -> dict[str, dict[str, t.Any]]:
+    (tpl,) = [tpl for tpl in job_templates() if tpl["playbook"] == playbook]
+    return {q["variable"]: q for q in load_survey(tpl["survey"])["spec"]}
+
+
+def test_day2_surveys_ask_the_choice_each_playbook_needs() -> None:
+    restore = _survey_of("playbooks/restore.yml")["operate_restore_confirm"]
+    # A deliberate answer: no default, so a launch never overwrites the database by a click-through.
+    assert (restore["type"], restore["required"], "default" in restore) == ("multiplechoice", True, False)
+    state = _survey_of("playbooks/maintenance.yml")["operate_maintenance_state"]
+    assert (state["type"], state["required"], "default" in state) == ("multiplechoice", True, False)
+    assert sorted(_choice_list(state)) == ["disabled", "enabled"]
+    service = _survey_of("playbooks/restart.yml")["operate_restart_service"]
+    assert (service["required"], service["default"]) == (True, "all")
+    limit = _survey_of("playbooks/history.yml")["report_history_limit"]
+    assert limit["type"] == "integer"
+    lock = _survey_of("playbooks/restore.yml")["deploy_lock_break"]
+    assert lock["default"] == "no", "breaking a lock is never the default"
+
+
+def test_service_names_of_the_surveys_fit_the_awx_inventories() -> None:
+    """The logs survey offers the operate role's default services; the AWX inventories must not rename them."""
+    defaults = role_specs()["operate"]["operate_services"]["default"]
+    assert _choice_list(_survey_of("playbooks/logs.yml")["operate_logs_services"]) == defaults
+    service = _survey_of("playbooks/restart.yml")["operate_restart_service"]
+    assert all(name in service["question_description"] for name in defaults)
+    for inventory in controller_vars()["ablage_awx_inventories"]:
+        names = inventory_vars(Path(inventory["source_path"]).name)
+        assert "operate_services" not in names, f"{inventory['source_path']} renames the services: fix the surveys"
+
+
+def test_a_multiselect_default_is_refused() -> None:
+    spec = copy.deepcopy(load_survey("logs.json"))
+    _question(spec, "operate_logs_services")["default"] = "backend\nworker"
+    errors = survey_variable_errors(REPO / "playbooks" / "logs.yml", spec)
+    assert any("multiselect default never reaches the job" in e for e in errors), errors
+
+
+def test_an_optional_question_must_offer_the_empty_choice_it_leaves_out() -> None:
+    spec = copy.deepcopy(load_survey("maintenance.json"))
+    _question(spec, "operate_maintenance_state")["required"] = False
+    errors = survey_variable_errors(REPO / "playbooks" / "maintenance.yml", spec)
+    assert any("differ from the argument spec" in e for e in errors), errors
+
+
+# --------------------------------------------------------------------------- tests: the deploy workflow
+
+EDGE_KINDS = ("success_nodes", "failure_nodes", "always_nodes")
+
+
+def workflow_errors(
+    nodes: list[dict[str, t.Any]], templates: list[dict[str, t.Any]], approval_timeout: int
+) -> list[str]:
+    """Pre-flight -> approval -> deploy, each on success only; a failed deploy goes to the notification node alone."""
+    playbook_of = {tpl["name"]: tpl["playbook"] for tpl in templates}
+    by_id = {n["identifier"]: n for n in nodes}
+    errors = []
+    if len(by_id) != len(nodes):
+        errors.append("node identifiers must be unique")
+    parents: dict[str, list[tuple[str, str]]] = {i: [] for i in by_id}
+    for node in nodes:
+        if bool(node.get("job_template")) == bool(node.get("approval")):
+            errors.append(f"{node['identifier']}: a node runs one job template or is an approval")
+        elif node.get("job_template") and node["job_template"] not in playbook_of:
+            errors.append(f"{node['identifier']}: no job template {node['job_template']!r}")
+        for kind in EDGE_KINDS:
+            for target in node.get(kind, []):
+                if target in parents:
+                    parents[target].append((node["identifier"], kind))
+                else:
+                    errors.append(f"{node['identifier']}: {kind} names no node {target!r}")
+    if errors:
+        return errors
+
+    def runs(identifier: str) -> str:
+        node = by_id[identifier]
+        return "approval" if node.get("approval") else str(playbook_of[node["job_template"]])
+
+    roots = [i for i in by_id if not parents[i]]
+    if [runs(i) for i in roots] != ["playbooks/preflight.yml"]:
+        errors.append(f"the workflow must start with the pre-flight alone, it starts with {roots}")
+    deploys = [i for i in by_id if runs(i) == "playbooks/deploy.yml"]
+    if len(deploys) != 1:
+        return [*errors, f"one deploy node expected, found {deploys}"]
+    deploy = by_id[deploys[0]]
+    before_deploy = parents[deploys[0]]
+    if len(before_deploy) != 1 or before_deploy[0][1] != "success_nodes" or runs(before_deploy[0][0]) != "approval":
+        errors.append(f"the deploy runs only after an approval succeeded; it follows {before_deploy}")
+    else:
+        before_approval = parents[before_deploy[0][0]]
+        if [(runs(i), kind) for i, kind in before_approval] != [("playbooks/preflight.yml", "success_nodes")]:
+            errors.append(f"the approval comes only after a successful pre-flight; it follows {before_approval}")
+    if approval_timeout <= 0:
+        errors.append("the approval needs a timeout (0 waits for ever)")
+    if not deploy.get("failure_nodes"):
+        errors.append("a failed deploy needs a failure edge to the notification node")
+    if deploy.get("success_nodes") or deploy.get("always_nodes"):
+        errors.append("nothing else runs automatically after the deploy (deploy.yml rolls back by itself)")
+    for target in deploy.get("failure_nodes", []):
+        if runs(target) != NOTICE_PLAYBOOK:
+            errors.append(f"the failure path runs {runs(target)}, not the notification {NOTICE_PLAYBOOK}")
+        if any(by_id[target].get(kind) for kind in EDGE_KINDS):
+            errors.append(f"{target}: nothing runs after the notification")
+    if any(runs(i) == "playbooks/rollback.yml" for i in by_id):
+        errors.append("no rollback node: deploy.yml rolls back by itself")
+    return errors
+
+
+def test_workflow_runs_preflight_then_an_approval_then_the_deploy() -> None:
+    data = controller_vars()
+    assert workflow_errors(workflow_nodes(), job_templates(), data["ablage_awx_approval_timeout"]) == []
+    assert 0 < data["ablage_awx_approval_timeout"] <= 86400
+
+
+def _node(nodes: list[dict[str, t.Any]], identifier: str) -> dict[str, t.Any]:
+    return next(n for n in nodes if n["identifier"] == identifier)
+
+
+def _skip_approval(nodes: list[dict[str, t.Any]]) -> None:
+    _node(nodes, "preflight")["success_nodes"] = ["deploy"]
+    nodes.remove(_node(nodes, "approve"))
+
+
+def _roll_back_after_a_failure(nodes: list[dict[str, t.Any]]) -> None:
+    nodes.append({"identifier": "rollback", "job_template": "Ablage rollback"})
+    _node(nodes, "deploy")["always_nodes"] = ["rollback"]
+
+
+BROKEN_WORKFLOWS: list[tuple[str, t.Callable[[list[dict[str, t.Any]]], None], str]] = [
+    ("no approval", _skip_approval, "only after an approval"),
+    ("deploy after a failed pre-flight", lambda n: _node(n, "preflight").update(failure_nodes=["deploy"]), "approval"),
+    ("no failure path", lambda n: _node(n, "deploy").pop("failure_nodes"), "needs a failure edge"),
+    ("a rollback node", _roll_back_after_a_failure, "nothing else runs automatically"),
+    (
+        "the failure path deploys again",
+        lambda n: _node(n, "deploy_failed").update(job_template="Ablage verify"),
+        "not the notification",
+    ),
+    ("the notification goes on", lambda n: _node(n, "deploy_failed").update(success_nodes=["preflight"]), "start"),
+    (
+        "approval on a failure",
+        lambda n: _node(n, "preflight").update(failure_nodes=["approve"]),
+        "successful pre-flight",
+    ),
+    ("unknown template", lambda n: _node(n, "deploy").update(job_template="Ablage deploi"), "no job template"),
+    ("dangling edge", lambda n: _node(n, "approve").update(success_nodes=["deploi"]), "names no node"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [pytest.param(m, e, id=n) for n, m, e in BROKEN_WORKFLOWS])
+def test_a_broken_workflow_is_refused(mutate: t.Callable[[list[dict[str, t.Any]]], None], expected: str) -> None:
+    nodes = copy.deepcopy(workflow_nodes())
+    mutate(nodes)
+    errors = workflow_errors(nodes, job_templates(), controller_vars()["ablage_awx_approval_timeout"])
+    assert any(expected in e for e in errors), errors
+
+
+def test_an_approval_without_timeout_is_refused() -> None:
+    errors = workflow_errors(workflow_nodes(), job_templates(), 0)
+    assert errors == ["the approval needs a timeout (0 waits for ever)"]
+
+
+# AWX hands the workflow's answers to every node without checking them against the nodes' surveys, and shows
+# no node survey: the workflow's survey must ask each of them with the same rules.
+SURVEY_RULES = ("type", "choices", "min", "max", "default")
+
+
+def workflow_survey_errors(survey: dict[str, t.Any], nodes: list[dict[str, t.Any]]) -> list[str]:
+    by_name = {tpl["name"]: tpl for tpl in job_templates()}
+    asked = {q["variable"]: q for q in survey["spec"]}
+    errors = []
+    for node in nodes:
+        tpl = by_name.get(node.get("job_template") or "")
+        if not tpl or not tpl["survey"]:
+            continue
+        for question in load_survey(tpl["survey"])["spec"]:
+            var = question["variable"]
+            mine = asked.get(var)
+            if mine is None:
+                errors.append(f"{var}: asked by {tpl['name']} but not by the workflow")
+                continue
+            for field in SURVEY_RULES:
+                ours, theirs = (
+                    (_choice_list(mine), _choice_list(question))
+                    if field == "choices"
+                    else (mine.get(field), question.get(field))
+                )
+                if ours != theirs:
+                    errors.append(f"{var}: {field} {ours!r} in the workflow, {theirs!r} in {tpl['name']}")
+            if question["required"] and not mine["required"]:
+                errors.append(f"{var}: required by {tpl['name']}, optional in the workflow")
+    return errors
+
+
+def test_workflow_survey_asks_what_its_nodes_ask_by_the_same_rules() -> None:
+    survey = load_survey(controller_vars()["ablage_awx_workflow_survey"])
+    assert workflow_survey_errors(survey, workflow_nodes()) == []
+
+
+def test_a_workflow_survey_that_misses_a_node_question_is_refused() -> None:
+    survey = copy.deepcopy(load_survey(controller_vars()["ablage_awx_workflow_survey"]))
+    survey["spec"] = [q for q in survey["spec"] if q["variable"] != "ablage_version"]
+    _question(survey, "deploy_notes")["max"] = 5000
+    errors = workflow_survey_errors(survey, workflow_nodes())
+    assert "ablage_version: asked by Ablage preflight but not by the workflow" in errors
+    assert "deploy_notes: max 5000 in the workflow, 2000 in Ablage deploy" in errors
+
+
+def _run_notice(tmp_path: Path, extra: dict[str, t.Any]) -> subprocess.CompletedProcess[str]:
+    variables = tmp_path / "notice.json"
+    variables.write_text(json.dumps(extra), encoding="utf-8")
+    return subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), str(REPO / NOTICE_PLAYBOOK), "-e", f"@{variables}"],
+        capture_output=True,
+        text=True,
+        env=_ansible_env(),
+        check=False,
+        timeout=120,
+    )
+
+
+def test_the_failure_node_shows_the_deploy_report_and_fails(tmp_path: Path) -> None:
+    """What AWX gives the failure node: the survey answers and the artefacts of the jobs before it."""
+    deploy_report = {
+        "playbook": "deploy",
+        "result": "rolled_back",
+        "failure": '"Deploy | Apply the migration": relation missing',
+        "versions": {"from": "1.1.0", "to": "1.2.0", "running": "1.1.0"},
+        "escalation_contacts": [{"role": "DevOps Lead", "name": "On call", "phone": "+49 30 1234"}],
+    }
+    preflight_report = {"playbook": "preflight", "result": "success", "failure": ""}
+    proc = _run_notice(
+        tmp_path,
+        {
+            "ablage_version": "1.2.0",
+            "awx_workflow_job_id": 4711,
+            "ablage_report": {"app-01": deploy_report, "app-02": preflight_report},
+        },
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, "the node must fail so that the workflow is failed and notifies"
+    assert "Deploy of 1.2.0 FAILED in workflow job 4711" in out
+    assert "app-01: ROLLED_BACK" in out and "relation missing" in out and "running now 1.1.0" in out
+    assert "app-02" not in out, "a pre-flight's report is no deploy report"
+    assert "On call" in out
+    proc = _run_notice(tmp_path, {"ablage_version": "1.2.0", "ablage_report": {"app-01": preflight_report}})
+    assert proc.returncode != 0
+    assert "No deploy report" in proc.stdout + proc.stderr
+
+
+# --------------------------------------------------------------------------- tests: schedules and notifications
+
+
+def nightly_schedule_errors(rrule: str, timezone: str) -> list[str]:
+    """AWX accepts it, and it runs every day, for ever, at night in the local time zone, outside the DST hour."""
+    errors = awx_rrule_errors(rrule)
+    if errors:
+        return errors
+    facts = rrule_facts(rrule)
+    rule = facts["rule"]
+    if (rule.get("FREQ"), rule.get("INTERVAL")) != ("DAILY", "1"):
+        errors.append(f"the backup runs daily (FREQ=DAILY;INTERVAL=1), not {rule}")
+    if set(rule) & {"COUNT", "UNTIL", "BYDAY", "BYHOUR", "BYMINUTE", "BYMONTH", "BYMONTHDAY"}:
+        errors.append(f"every day, for ever: {rule}")
+    if facts["tzid"] != timezone:
+        errors.append(f"local time {timezone} expected, not TZID {facts['tzid']!r}")
+    hour = facts["start"].hour
+    if not 0 <= hour < 6:
+        errors.append(f"{facts['start']:%H:%M} is not at night (00:00-05:59)")
+    elif hour == 2:
+        errors.append(f"{facts['start']:%H:%M} falls into the hour a DST change skips or repeats")
+    return errors
+
+
+def configured_rrules() -> list[str]:
+    """The rrules awx/configure.yml builds from awx/vars/controller.yml (the fake AWX run checks the real ones)."""
+    data = controller_vars()
+    return [
+        f"DTSTART;TZID={data['ablage_awx_timezone']}:{data['ablage_awx_schedule_start_date']}"
+        f"T{item['time'].replace(':', '')}00 RRULE:FREQ=DAILY;INTERVAL=1"
+        for item in data["ablage_awx_backup_schedules"]
+    ]
+
+
+def test_backup_schedules_run_nightly_for_each_inventory() -> None:
+    data = controller_vars()
+    zoneinfo.ZoneInfo(data["ablage_awx_timezone"])
+    schedules = data["ablage_awx_backup_schedules"]
+    assert {s["inventory"] for s in schedules} == {i["name"] for i in data["ablage_awx_inventories"]}
+    assert data["ablage_awx_backup_job_template"] in {tpl["name"] for tpl in job_templates()}
+    backup = next(tpl for tpl in job_templates() if tpl["name"] == data["ablage_awx_backup_job_template"])
+    assert backup["playbook"] == "playbooks/backup.yml"
+    for rrule in configured_rrules():
+        assert nightly_schedule_errors(rrule, data["ablage_awx_timezone"]) == [], rrule
+
+
+AWX_REFUSED_RRULES = [
+    ("DTSTART:NONSENSE", "Valid DTSTART required"),
+    ("DTSTART:20300308T050000 RRULE:FREQ=DAILY;INTERVAL=1", "naive datetime"),
+    ("DTSTART:20300308T050000Z DTSTART:20310308T050000Z RRULE:FREQ=DAILY;INTERVAL=1", "Multiple DTSTART"),
+    ("DTSTART:20300308T050000Z", "One or more rule required"),
+    ("DTSTART:20300308T050000Z RRULE:FREQ=DAILY", "INTERVAL required"),
+    ("DTSTART:20300308T050000Z RRULE:FREQ=SECONDLY;INTERVAL=5", "SECONDLY is not supported"),
+    ("DTSTART:20300308T050000Z RRULE:FREQ=DAILY;INTERVAL=1;COUNT=2000", "COUNT > 999"),
+    ("DTSTART;TZID=Europe/Berlim:20300308T050000 RRULE:FREQ=DAILY;INTERVAL=1", "parsing failed"),
+    ("DTSTART;TZID=Europe/Berlin:20300230T050000 RRULE:FREQ=DAILY;INTERVAL=1", "parsing failed"),
+]
+
+
+@pytest.mark.parametrize(("rrule", "expected"), AWX_REFUSED_RRULES)
+def test_awx_refuses_a_broken_rrule(rrule: str, expected: str) -> None:
+    assert any(expected in e for e in awx_rrule_errors(rrule)), awx_rrule_errors(rrule)
+
+
+@pytest.mark.parametrize(
+    ("rrule", "expected"),
+    [
+        ("DTSTART;TZID=Europe/Berlin:20260101T033000 RRULE:FREQ=HOURLY;INTERVAL=1", "runs daily"),
+        ("DTSTART;TZID=Europe/Berlin:20260101T033000 RRULE:FREQ=DAILY;INTERVAL=2", "runs daily"),
+        ("DTSTART;TZID=Europe/Berlin:20260101T023000 RRULE:FREQ=DAILY;INTERVAL=1", "DST"),
+        ("DTSTART;TZID=Europe/Berlin:20260101T143000 RRULE:FREQ=DAILY;INTERVAL=1", "not at night"),
+        ("DTSTART:20260101T033000Z RRULE:FREQ=DAILY;INTERVAL=1", "local time"),
+        ("DTSTART;TZID=Europe/Berlin:20260101T033000 RRULE:FREQ=DAILY;INTERVAL=1;COUNT=30", "for ever"),
+    ],
+)
+def test_a_schedule_that_is_not_nightly_is_refused(rrule: str, expected: str) -> None:
+    errors = nightly_schedule_errors(rrule, "Europe/Berlin")
+    assert any(expected in e for e in errors), errors
+
+
+NOTIFY_EMAIL_CONFIG = {
+    "host": "smtp.ablage.internal",
+    "port": 25,
+    "username": "",
+    "password": "",
+    "use_tls": False,
+    "use_ssl": False,
+    "sender": "awx@ablage.internal",
+    "recipients": ["ops@ablage.internal"],
+    "timeout": 30,
+}
+
+
+def test_awx_checks_a_notification_configuration_like_on_save() -> None:
+    config, errors = awx_notification_errors("webhook", {"url": "https://hooks.example/x", "headers": {}})
+    assert errors == []
+    assert config["http_method"] == "POST" and config["password"] == "" and config["disable_ssl_verification"] is False
+    for kind, broken, expected in (
+        ("webhook", {"url": "https://hooks.example/x"}, "Missing required fields for Notification Configuration"),
+        ("webhook", {"url": "https://x", "headers": {}, "http_method": "GET"}, "HTTP method must be"),
+        ("email", {"host": "smtp", "port": "25"}, "Missing required fields"),
+        (
+            "email",
+            {
+                "host": "smtp",
+                "port": "25",
+                "username": "",
+                "password": "",
+                "use_tls": False,
+                "use_ssl": False,
+                "sender": "a@b",
+                "recipients": [],
+            },
+            "incorrect type, expected int",
+        ),
+    ):
+        _config, errors = awx_notification_errors(kind, broken)
+        assert any(expected in e for e in errors), (broken, errors)
+    _config, errors = awx_notification_errors("email", {**NOTIFY_EMAIL_CONFIG, "recipients": []})
+    assert errors == ["No values specified for field 'recipients'"]
+
+
+def test_docs_name_every_awx_object_and_where_reports_are() -> None:
+    text = (REPO / "docs" / "awx.md").read_text(encoding="utf-8")
+    data = controller_vars()
+    names = [tpl["name"] for tpl in job_templates()] + [WORKFLOW_NAME]
+    names += [s["name"] for s in data["ablage_awx_backup_schedules"]]
+    names += [data["ablage_awx_notify_webhook_name"], data["ablage_awx_notify_email_name"]]
+    assert [name for name in names if name not in text] == []
+    for needle in ("ablage_report", "set_stats", "ablage_awx_report_dir", "history.jsonl", "encrypt_string"):
+        assert needle in text, needle
+    assert "no playbook reads it" not in text
 
 
 # --------------------------------------------------------------------------- tests: negative
@@ -668,6 +1310,7 @@ def test_configure_uses_only_documented_module_options() -> None:
                 unknown = sorted(set(args) - _module_doc_options(module))
                 assert not unknown, f"task {task['name']!r}: {module} has no option(s) {unknown}"
     assert {"organization", "project", "inventory", "inventory_source", "credential", "job_template"} <= seen
+    assert {"workflow_job_template", "workflow_job_template_node", "notification_template", "schedule"} <= seen
 
 
 def test_secrets_are_never_logged() -> None:
@@ -677,7 +1320,8 @@ def test_secrets_are_never_logged() -> None:
         if SECRET_VARIABLE.search(body):
             handled += 1
             assert task.get("no_log") is True, f"task {task['name']!r} handles a secret without no_log: true"
-    assert handled >= 3  # the input check, the vault credential, the machine credential
+    # the input checks, the vault and machine credentials, the webhook and e-mail notification templates
+    assert handled >= 6
     play = load_yaml(CONFIGURE)[0]
     defaults = play["module_defaults"]["group/awx.awx.controller"]
     assert {"controller_host", "controller_oauthtoken", "controller_username", "controller_password"} <= set(defaults)
@@ -694,6 +1338,17 @@ def test_job_templates_are_complete_and_safe() -> None:
     assert "ablage_awx_vault_credential_name" in load_yaml(CONFIGURE)[0]["vars"]["_awx_credentials"]
     assert "survey_spec" in args and "surveys/" in args["survey_spec"]
     assert task["loop"] == "{{ ablage_awx_job_templates }}"
+    assert "item.notify_on" in args["notification_templates_error"]
+    assert "item.notify_on" in args["notification_templates_success"]
+    assert "ablage_awx_report_dir" in args["extra_vars"]
+    (workflow,) = [
+        task["awx.awx.workflow_job_template"] for task in configure_tasks() if "awx.awx.workflow_job_template" in task
+    ]
+    # The launch variables come from the workflow's survey; nothing else may be typed in at launch.
+    assert (workflow["survey_enabled"], workflow["ask_variables_on_launch"]) == (True, False)
+    assert workflow["ask_inventory_on_launch"] is True and workflow["allow_simultaneous"] is False
+    assert "_awx_notifications" in workflow["notification_templates_error"]
+    assert "_awx_notifications" in workflow["notification_templates_approvals"]
     by_name = {tpl["name"]: tpl for tpl in job_templates()}
     assert by_name["Ablage deploy"]["playbook"] == "playbooks/deploy.yml"
     assert by_name["Ablage preflight"]["playbook"] == "playbooks/preflight.yml"
@@ -742,8 +1397,20 @@ ASSOCIATIONS = {
     "notification_templates_started": "notification_templates",
     "notification_templates_success": "notification_templates",
     "notification_templates_error": "notification_templates",
+    "notification_templates_approvals": "notification_templates",
+    "success_nodes": "workflow_job_template_nodes",
+    "failure_nodes": "workflow_job_template_nodes",
+    "always_nodes": "workflow_job_template_nodes",
 }
 SECRET_INPUTS = {"vault_password", "ssh_key_data", "ssh_key_unlock", "password", "become_password"}
+# What /api/v2/unified_job_templates/ lists (the templates a workflow node or a schedule may point at).
+UNIFIED_JOB_TEMPLATES = (
+    "job_templates",
+    "workflow_job_templates",
+    "projects",
+    "inventory_sources",
+    "workflow_approval_templates",
+)
 
 
 class FakeAwx:
@@ -752,7 +1419,10 @@ class FakeAwx:
     Collections with name lookups (``?name=``, ``or__id``/``or__name``), create (201), detail
     GET/PATCH, association sub-lists (POST ``{"id"}`` / ``{"id", "disassociate"}``, 204), survey_spec
     (validated with awx_spec_errors, as AWX does on save), project and inventory updates that finish
-    at once, secret credential inputs shown as ``$encrypted$``, and the Bearer token checked.
+    at once, secret credential inputs and notification passwords shown as ``$encrypted$``, the
+    Bearer token checked; notification configurations and schedule rrules validated on save as AWX
+    does (400), ``unified_job_templates`` listing every kind of template, workflow nodes with their
+    success/failure/always links and ``create_approval_template``.
     """
 
     def __init__(self) -> None:
@@ -773,14 +1443,36 @@ class FakeAwx:
         shown = copy.deepcopy(obj)
         if collection == "credentials":
             shown["inputs"] = {k: ("$encrypted$" if k in SECRET_INPUTS and v else v) for k, v in obj["inputs"].items()}
+        if collection == "notification_templates":
+            params = NOTIFICATION_INIT_PARAMETERS[obj["notification_type"]]
+            shown["notification_configuration"] = {
+                k: ("$encrypted$" if params.get(k, ("",))[0] == "password" and v else v)
+                for k, v in obj["notification_configuration"].items()
+            }
         return shown
+
+    def validate(self, collection: str, data: dict[str, t.Any], old: dict[str, t.Any] | None) -> list[str]:
+        """AWX's checks on save of a notification template or a schedule (fills in the configuration's defaults)."""
+        if collection == "notification_templates" and "notification_configuration" in data:
+            kind = data.get("notification_type") or (old or {}).get("notification_type", "")
+            config, errors = awx_notification_errors(kind, data["notification_configuration"])
+            for key, value in config.items():  # "$encrypted$" keeps the stored password
+                if value == "$encrypted$" and old is not None:
+                    config[key] = old["notification_configuration"][key]
+            data["notification_configuration"] = config
+            return errors
+        if collection == "schedules" and "rrule" in data:
+            return awx_rrule_errors(data["rrule"])
+        return []
 
     def create(self, collection: str, data: dict[str, t.Any]) -> dict[str, t.Any]:
         self.next_id += 1
         pk = self.next_id
         url = f"/api/v2/{collection}/{pk}/"
         obj = dict(data, id=pk, url=url, type=collection.rstrip("s"), summary_fields={})
-        obj["related"] = {sub: f"{url}{sub}/" for sub in ("survey_spec", "update", "copy", *ASSOCIATIONS)}
+        subs = ("survey_spec", "update", "copy", "create_approval_template", *ASSOCIATIONS)
+        obj["related"] = {sub: f"{url}{sub}/" for sub in subs}
+        self.link_template(obj)
         if collection == "credentials":
             self.secrets[pk] = dict(data.get("inputs", {}))
         if collection == "projects":
@@ -792,18 +1484,30 @@ class FakeAwx:
         self.objects.setdefault(collection, {})[pk] = obj
         return obj
 
+    def link_template(self, obj: dict[str, t.Any]) -> None:
+        """A workflow node shows the template it runs (AWX: related.unified_job_template, only when set)."""
+        pk = obj.get("unified_job_template")
+        for collection in UNIFIED_JOB_TEMPLATES:
+            if pk is not None and pk in self.objects.get(collection, {}):
+                obj["related"]["unified_job_template"] = f"/api/v2/{collection}/{pk}/"
+
     def handle(self, method: str, path: str, query: dict[str, list[str]], body: t.Any) -> tuple[int, t.Any]:
         parts = [p for p in path.split("/") if p]
         if parts[:2] != ["api", "v2"] or len(parts) < 3:
             return 404, {"detail": "Not found."}
         collection, rest = parts[2], parts[3:]
-        items = self.objects.setdefault(collection, {})
         if method != "GET":
             self.writes.append((method, path))
+        if collection == "unified_job_templates" and not rest and method == "GET":
+            every = [o for c in UNIFIED_JOB_TEMPLATES for o in self.objects.get(c, {}).values()]
+            return 200, self.listing(every, query)
+        items = self.objects.setdefault(collection, {})
         if not rest:
             if method == "GET":
                 return 200, self.listing(items.values(), query)
             if method == "POST":
+                if errors := self.validate(collection, body, None):
+                    return 400, {"__all__": errors}
                 return 201, self.public(collection, self.create(collection, body))
         pk = int(rest[0]) if rest and rest[0].isdigit() else None
         if pk is None or pk not in items:
@@ -813,13 +1517,23 @@ class FakeAwx:
             if method == "GET":
                 return 200, self.public(collection, obj)
             if method == "PATCH":
+                if errors := self.validate(collection, body, obj):
+                    return 400, {"__all__": errors}
                 if collection == "credentials":
                     self.secrets[pk] = dict(body.get("inputs", {}))
                 obj.update(body)
+                self.link_template(obj)
                 return 200, self.public(collection, obj)
         sub = rest[1] if len(rest) > 1 else ""
         if sub == "survey_spec":
             return self.survey(method, pk, body)
+        if sub == "create_approval_template" and method == "POST" and collection == "workflow_job_template_nodes":
+            if not body.get("name"):
+                return 400, {"name": ["This field is required."]}
+            approval = self.create("workflow_approval_templates", body)
+            obj["unified_job_template"] = approval["id"]
+            self.link_template(obj)
+            return 201, self.public("workflow_approval_templates", approval)
         if sub in ASSOCIATIONS:
             ids = self.associated.setdefault((collection, pk, sub), [])
             if method == "GET":
@@ -934,12 +1648,68 @@ def run_configure(
     return proc, stats
 
 
+NOTIFY_INPUTS: dict[str, t.Any] = {
+    "ablage_awx_notify_webhook_url": "https://hooks.ablage.internal/services/T0/B0/fake-webhook-secret-4c1e",
+    "ablage_awx_notify_email_recipients": ["ops@ablage.internal"],
+}
+SMTP_PASSWORD = "fake-smtp-password-77d0"
+
+
+def _associated(api: FakeAwx, collection: str, pk: int, sub: str) -> list[int]:
+    return sorted(api.associated.get((collection, pk, sub), []))
+
+
+def check_workflow_in_awx(api: FakeAwx, templates: dict[str, dict[str, t.Any]]) -> dict[str, t.Any]:
+    """The workflow's nodes, edges and approval template as AWX holds them, against awx/vars/controller.yml."""
+    data = controller_vars()
+    workflow = api.named("workflow_job_templates", WORKFLOW_NAME)
+    assert (workflow["organization"], workflow["inventory"]) == (
+        api.named("organizations", "Ablage")["id"],
+        api.named("inventories", "ablage-staging")["id"],
+    )
+    assert (workflow["survey_enabled"], workflow["ask_variables_on_launch"]) == (True, False)
+    assert (workflow["ask_inventory_on_launch"], workflow["ask_limit_on_launch"]) == (True, True)
+    assert workflow["allow_simultaneous"] is False
+    assert api.surveys[workflow["id"]] == load_survey(data["ablage_awx_workflow_survey"])
+
+    nodes = {
+        n["identifier"]: n
+        for n in api.objects["workflow_job_template_nodes"].values()
+        if n["workflow_job_template"] == workflow["id"]
+    }
+    assert set(nodes) == {n["identifier"] for n in workflow_nodes()}
+    identifier_of = {n["id"]: ident for ident, n in nodes.items()}
+    template_of = {jt["id"]: name for name, jt in templates.items()}
+    approvals = api.objects.get("workflow_approval_templates", {})
+    stored = []
+    for spec in workflow_nodes():
+        node = nodes[spec["identifier"]]
+        held: dict[str, t.Any] = {"identifier": spec["identifier"]}
+        if node["unified_job_template"] in approvals:
+            approval = approvals[node["unified_job_template"]]
+            assert approval["name"] == data["ablage_awx_approval_name"]
+            assert approval["timeout"] == data["ablage_awx_approval_timeout"]
+            assert "pre-flight" in approval["description"]
+            held["approval"] = True
+        else:
+            held["job_template"] = template_of[node["unified_job_template"]]
+        for kind in EDGE_KINDS:
+            held[kind] = [identifier_of[i] for i in _associated(api, "workflow_job_template_nodes", node["id"], kind)]
+            assert sorted(held[kind]) == sorted(spec.get(kind, [])), (spec["identifier"], kind)
+        stored.append(held)
+    assert len(approvals) == 1
+    # The graph AWX holds passes the workflow's rules (pre-flight -> approval -> deploy -> failure notice).
+    timeout = next(iter(approvals.values()))["timeout"]
+    assert workflow_errors(stored, job_templates(), timeout) == []
+    return workflow
+
+
 def test_configure_builds_the_whole_setup_in_awx(fake_awx: tuple[FakeAwx, str], tmp_path: Path) -> None:
     api, host = fake_awx
-    proc, stats = run_configure(tmp_path, host)
+    proc, stats = run_configure(tmp_path, host, **NOTIFY_INPUTS)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert stats["failures"] == 0
-    for secret in (*SECRETS.values(), FAKE_TOKEN):
+    for secret in (*SECRETS.values(), FAKE_TOKEN, NOTIFY_INPUTS["ablage_awx_notify_webhook_url"]):
         assert secret not in proc.stdout + proc.stderr, "a secret reached the output"
 
     org = api.named("organizations", "Ablage")
@@ -981,13 +1751,72 @@ def test_configure_builds_the_whole_setup_in_awx(fake_awx: tuple[FakeAwx, str], 
         else:
             assert jt["survey_enabled"] is False
             assert jt["id"] not in api.surveys
+        assert jt["timeout"] == spec["timeout"]
+        assert "extra_vars" not in jt, "no report directory configured: the job's artefacts are the record"
+
+    # Notification templates: as AWX stores them (its defaults filled in), attached where notify_on says.
+    webhook = api.named("notification_templates", "Ablage webhook")
+    assert (webhook["notification_type"], webhook["organization"]) == ("webhook", org["id"])
+    assert webhook["notification_configuration"]["url"] == NOTIFY_INPUTS["ablage_awx_notify_webhook_url"]
+    email = api.named("notification_templates", "Ablage e-mail")
+    assert email["notification_configuration"] == NOTIFY_EMAIL_CONFIG
+    notify = sorted([webhook["id"], email["id"]])
+    for spec in job_templates():
+        jt = templates[spec["name"]]
+        for event in ("error", "success"):
+            expected = notify if event in spec["notify_on"] else []
+            assert _associated(api, "job_templates", jt["id"], f"notification_templates_{event}") == expected, (
+                spec["name"],
+                event,
+            )
+
+    # The workflow: its survey, nodes, edges and approval; notified on failure and on approvals.
+    workflow = check_workflow_in_awx(api, templates)
+    assert _associated(api, "workflow_job_templates", workflow["id"], "notification_templates_error") == notify
+    assert _associated(api, "workflow_job_templates", workflow["id"], "notification_templates_approvals") == notify
+    assert _associated(api, "workflow_job_templates", workflow["id"], "notification_templates_success") == []
+
+    # The nightly backups: the backup template, one per inventory, daily at night in local time.
+    schedules = {o["name"]: o for o in api.objects["schedules"].values()}
+    assert set(schedules) == {s["name"] for s in controller_vars()["ablage_awx_backup_schedules"]}
+    for spec in controller_vars()["ablage_awx_backup_schedules"]:
+        schedule = schedules[spec["name"]]
+        assert schedule["unified_job_template"] == templates["Ablage backup"]["id"]
+        assert schedule["inventory"] == api.named("inventories", spec["inventory"])["id"]
+        assert schedule["enabled"] is True
+        assert nightly_schedule_errors(schedule["rrule"], controller_vars()["ablage_awx_timezone"]) == []
+        assert f"{rrule_facts(schedule['rrule'])['start']:%H:%M}" == spec["time"]
 
     # A second run with the secrets left alone (and no sync, which always starts a job) changes nothing.
     writes = len(api.writes)
-    proc, stats = run_configure(tmp_path, host, ablage_awx_update_secrets=False, ablage_awx_sync_inventories=False)
+    proc, stats = run_configure(
+        tmp_path, host, ablage_awx_update_secrets=False, ablage_awx_sync_inventories=False, **NOTIFY_INPUTS
+    )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert stats["changed"] == 0, stats
     assert api.writes[writes:] == []
+
+    # No webhook any more, e-mail with an SMTP password, reports on a volume: the templates follow, no secret shows.
+    notify_check = next(t["name"] for t in configure_tasks() if t["name"].startswith("AWX | Check the notification"))
+    proc, stats = run_configure(
+        tmp_path,
+        host,
+        "--start-at-task",
+        notify_check,
+        ablage_awx_notify_email_recipients=NOTIFY_INPUTS["ablage_awx_notify_email_recipients"],
+        ablage_awx_notify_email_password=SMTP_PASSWORD,
+        ablage_awx_report_dir="/srv/ablage-reports",
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert SMTP_PASSWORD not in proc.stdout + proc.stderr, "a secret reached the output"
+    assert email["id"] in api.objects["notification_templates"]
+    assert api.objects["notification_templates"][email["id"]]["notification_configuration"]["password"] == SMTP_PASSWORD
+    for spec in job_templates():
+        jt = api.objects["job_templates"][templates[spec["name"]]["id"]]
+        assert json.loads(jt["extra_vars"]) == {"ablage_report_dir": "/srv/ablage-reports"}
+        expected = [email["id"]] if "error" in spec["notify_on"] else []
+        assert _associated(api, "job_templates", jt["id"], "notification_templates_error") == expected
+    assert _associated(api, "workflow_job_templates", workflow["id"], "notification_templates_error") == [email["id"]]
 
     # AWX refuses a broken survey on save, and the playbook stops there (only the job templates rerun).
     copy_dir = tmp_path / "awx"
