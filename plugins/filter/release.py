@@ -85,22 +85,35 @@ def releases_kept(
     return kept
 
 
-def images_to_prune(local: t.Sequence[t.Mapping[str, t.Any]], kept: t.Sequence[t.Mapping[str, str]]) -> list[str]:
-    """Local tags of the app's repositories that no kept release uses, oldest first.
+def releases_old(history: t.Sequence[t.Mapping[str, t.Any]], kept: t.Sequence[str]) -> list[str]:
+    """The versions this host's deploys named before (success or not) that are not kept, oldest first.
 
-    ``local`` is docker_host_info's ``images`` (each with ``RepoTags`` and ``Created``); ``kept`` the
-    ``images`` (service to reference) of compose_release for each kept version. A repository that a kept
-    release names by digest is left alone: its tags cannot be matched to releases.
+    Only these leave the host: an image of a version no deploy named (one pulled ahead of its window
+    with ``--tags pull``) is never an old release.
+    """
+    old: list[str] = []
+    for record in history or []:
+        version = record.get("version")
+        if record.get("action") == "deploy" and version and str(version) not in kept and str(version) not in old:
+            old.append(str(version))
+    return old
+
+
+def images_to_prune(
+    local: t.Sequence[t.Mapping[str, t.Any]],
+    kept: t.Sequence[t.Mapping[str, str]],
+    old: t.Sequence[t.Mapping[str, str]],
+) -> list[str]:
+    """Local tags of old releases that no kept release uses, oldest first.
+
+    ``local`` is docker_host_info's ``images`` (each with ``RepoTags`` and ``Created``); ``kept`` and ``old``
+    the ``images`` (service to reference) of compose_release for each kept and each old version.
     """
     kept_refs = {ref for images in kept for ref in (images or {}).values()}
-    repos = {_repository(ref) for ref in kept_refs}
-    pinned = {_repository(ref) for ref in kept_refs if "@" in ref}
+    old_refs = {ref for images in old for ref in (images or {}).values()} - kept_refs
     prune = []
     for image in sorted(local or [], key=lambda i: i.get("Created") or 0):
-        for tag in image.get("RepoTags") or []:
-            repo = _repository(tag)
-            if repo in repos and repo not in pinned and tag not in kept_refs:
-                prune.append(tag)
+        prune.extend(tag for tag in image.get("RepoTags") or [] if tag in old_refs)
     return prune
 
 
@@ -110,5 +123,6 @@ class FilterModule:
             "service_digests": service_digests,
             "deploy_plan": deploy_plan,
             "releases_kept": releases_kept,
+            "releases_old": releases_old,
             "images_to_prune": images_to_prune,
         }

@@ -1,8 +1,9 @@
-"""releases_kept / images_to_prune: old releases leave the host, the running one and the rollback target never."""
+"""releases_kept / releases_old / images_to_prune: old releases leave the host; what runs, the rollback target and
+images no deploy named (pulled ahead of a window) never do."""
 
 from __future__ import annotations
 
-from ansible_collections.ablage.ops.plugins.filter.release import images_to_prune, releases_kept
+from ansible_collections.ablage.ops.plugins.filter.release import images_to_prune, releases_kept, releases_old
 
 REG = "127.0.0.1:5000/ablage"
 
@@ -26,12 +27,16 @@ def test_the_running_and_the_rollback_target_first_then_the_newest_successes() -
     assert releases_kept(HISTORY, 4, "1.3.0", "1.2.0") == ["1.3.0", "1.2.0", "1.1.0", "1.0.0"]
 
 
-def test_a_failed_deploy_is_never_a_release_to_keep() -> None:
-    assert "1.2.0-broken" not in releases_kept(HISTORY, 0, "1.3.0", "1.2.0")
+def test_a_failed_deploy_is_never_a_release_to_keep_but_an_old_one() -> None:
+    kept = releases_kept(HISTORY, 0, "1.3.0", "1.2.0")
+    assert "1.2.0-broken" not in kept
+    assert releases_old(HISTORY, kept) == ["1.2.0-broken"]
 
 
 def test_the_rollback_target_stays_even_when_keep_is_one() -> None:
-    assert releases_kept(HISTORY, 1, "1.3.0", "1.2.0") == ["1.3.0", "1.2.0"]
+    kept = releases_kept(HISTORY, 1, "1.3.0", "1.2.0")
+    assert kept == ["1.3.0", "1.2.0"]
+    assert releases_old(HISTORY, kept) == ["1.0.0", "1.1.0", "1.2.0-broken"]
 
 
 def test_keep_zero_keeps_every_version_deployed() -> None:
@@ -42,27 +47,23 @@ def _local(*tags: str) -> list[dict[str, object]]:
     return [{"RepoTags": [tag], "Created": n} for n, tag in enumerate(tags)]
 
 
-def test_only_tags_of_the_apps_repositories_that_no_kept_release_uses() -> None:
+def _release(version: str) -> dict[str, str]:
+    return {"backend": f"{REG}/backend:{version}", "worker": f"{REG}/worker:{version}"}
+
+
+def test_only_the_local_tags_of_old_releases() -> None:
     local = _local(
         f"{REG}/backend:1.0.0",
         f"{REG}/worker:1.0.0",
         f"{REG}/backend:1.1.0",
         f"{REG}/worker:1.1.0",
+        f"{REG}/backend:1.4.0",  # pulled ahead of its window: no deploy named it
         f"{REG}/postgres:15",
-        "other/app:1.0.0",
     )
-    kept = [{"backend": f"{REG}/backend:1.1.0", "worker": f"{REG}/worker:1.1.0"}]
-    assert images_to_prune(local, kept) == [f"{REG}/backend:1.0.0", f"{REG}/worker:1.0.0"]
+    prune = images_to_prune(local, [_release("1.1.0")], [_release("1.0.0"), _release("0.9.0")])
+    assert prune == [f"{REG}/backend:1.0.0", f"{REG}/worker:1.0.0"]
 
 
-def test_one_image_for_several_services() -> None:
-    local = _local(f"{REG}/server:1.0.0", f"{REG}/server:1.1.0")
-    assert images_to_prune(local, [{"api": f"{REG}/server:1.1.0", "ocr": f"{REG}/server:1.1.0"}]) == [
-        f"{REG}/server:1.0.0"
-    ]
-
-
-def test_a_repository_pinned_by_digest_is_left_alone() -> None:
-    local = _local(f"{REG}/backend:1.0.0", f"{REG}/worker:1.0.0")
-    kept = [{"backend": f"{REG}/backend@sha256:" + "a" * 64, "worker": f"{REG}/worker:1.1.0"}]
-    assert images_to_prune(local, kept) == [f"{REG}/worker:1.0.0"]
+def test_an_image_a_kept_release_shares_with_an_old_one_stays() -> None:
+    shared = {"api": f"{REG}/server:2", "ocr": f"{REG}/server:2"}
+    assert images_to_prune(_local(f"{REG}/server:2"), [shared], [shared]) == []
