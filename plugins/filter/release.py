@@ -111,7 +111,7 @@ def images_to_prune(
     """
     kept_refs = {ref for images in kept for ref in (images or {}).values()}
     old_refs = {ref for images in old for ref in (images or {}).values()} - kept_refs
-    prune = []
+    prune: list[str] = []
     for image in sorted(local or [], key=lambda i: i.get("Created") or 0):
         prune.extend(tag for tag in image.get("RepoTags") or [] if tag in old_refs)
     return prune
