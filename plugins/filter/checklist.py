@@ -22,9 +22,16 @@ import typing as t
 from ansible_collections.ablage.ops.plugins.module_utils._checklist_common import STATUSES, Dict
 from ansible_collections.ablage.ops.plugins.module_utils._checklist_markdown import render_markdown
 from ansible_collections.ablage.ops.plugins.module_utils._checklist_report import build_report
-from ansible_collections.ablage.ops.plugins.module_utils._timeline import timeline_svg
+from ansible_collections.ablage.ops.plugins.module_utils._timeline import history_svg, timeline_svg
 
-__all__ = ["STATUSES", "FilterModule", "checklist_markdown", "checklist_report", "checklist_timeline_svg"]
+__all__ = [
+    "STATUSES",
+    "FilterModule",
+    "checklist_history_svg",
+    "checklist_markdown",
+    "checklist_report",
+    "checklist_timeline_svg",
+]
 
 
 def checklist_report(evidence: Dict, redact: list[t.Any] | None = None) -> Dict:
@@ -42,10 +49,16 @@ def checklist_timeline_svg(report: Dict) -> str:
     return timeline_svg(report)
 
 
+def checklist_history_svg(history: list[Dict]) -> str:
+    """The downtime of the last deploys (history.jsonl records) as bars; "" when there is none."""
+    return history_svg(history)
+
+
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
         return {
             "checklist_report": checklist_report,
             "checklist_markdown": checklist_markdown,
             "checklist_timeline_svg": checklist_timeline_svg,
+            "checklist_history_svg": checklist_history_svg,
         }

@@ -163,3 +163,65 @@ def _axis(start: dt.datetime, span: float, x: t.Callable[[dt.datetime], float]) 
         out.append(f'<text x="{x(at) - 12}" y="218" font-size="10">+{n * step}s</text>')
     out.append(f'<text x="10" y="218" font-size="10">{start:%Y-%m-%d %H:%M:%S} UTC</text>')
     return out
+
+
+def history_svg(history: t.Sequence[Dict]) -> str:
+    """The downtime of the last deploys as bars: the maintenance window and what users saw, one row each.
+
+    Rows are the deploy records of ``history`` (history.jsonl, oldest first), newest on top; "" when
+    there is none. A deploy whose window or downtime was not recorded shows that in words, not as 0.
+    """
+    deploys = [h for h in history or [] if h.get("action") == "deploy"][::-1]
+    if not deploys:
+        return ""
+    spans = [_window_s(h) for h in deploys] + [h.get("downtime_s") for h in deploys]
+    longest = max([float(s) for s in spans if isinstance(s, (int, float))] + [1.0])
+    scale = (WIDTH - 320 - RIGHT) / longest
+    height = 50 + 34 * len(deploys)
+    parts = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" font-family="sans-serif" '
+            'font-size="12">'
+        ),
+        "<title>Downtime of the last deploys</title>",
+        (
+            '<text x="10" y="20" font-size="14" font-weight="bold">Downtime of the last deploys '
+            "(orange: maintenance window, red: failed user requests)</text>"
+        ),
+    ]
+    for n, record in enumerate(deploys):
+        parts += _history_row(record, 40 + 34 * n, scale)
+    parts.append("</svg>\n")
+    return "\n".join(parts)
+
+
+def _window_s(record: Dict) -> float | None:
+    window = record.get("maintenance_window") or {}
+    on, off = _time(window.get("on")), _time(window.get("off"))
+    return (off - on).total_seconds() if on and off else None
+
+
+def _history_row(record: Dict, y: int, scale: float) -> list[str]:
+    when = str(record.get("started_at") or record.get("recorded_at") or "")[:16].replace("T", " ")
+    label = f"{record.get('version') or 'version not recorded'} {when} {record.get('result') or ''}".strip()
+    out = [f'<text x="10" y="{y + 11}">{escape(label)}</text>']
+    window, downtime = _window_s(record), record.get("downtime_s")
+    if window is not None:
+        out.append(
+            f'<rect class="window" x="300" y="{y}" width="{max(window * scale, 1.0):.1f}" height="12" '
+            f'fill="#f6b26b"><title>maintenance window {window:.1f} s</title></rect>'
+        )
+    if isinstance(downtime, (int, float)):
+        out.append(
+            f'<rect class="downtime" x="300" y="{y + 14}" width="{max(float(downtime) * scale, 1.0):.1f}" '
+            f'height="12" fill="#e06666"><title>users saw {downtime} s</title></rect>'
+        )
+    text = "; ".join(
+        part
+        for part in (
+            f"window {window:.1f} s" if window is not None else "window not recorded",
+            f"users saw {downtime} s" if isinstance(downtime, (int, float)) else "downtime not measured",
+        )
+    )
+    out.append(f'<text x="10" y="{y + 26}" font-size="10" fill="#444">{escape(text)}</text>')
+    return out

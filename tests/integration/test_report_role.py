@@ -265,3 +265,7 @@ def test_history_is_the_versions_tracking_table(tmp_path: Path) -> None:
         "| v1.1.0 (von 1.0.0) | 2026-01-27 10:00 | alice | Feature X | deploy: success | 12.5 s | r1 |",
     ]
     assert "| Version | Datum | Deployer | Notizen |" in table
+    # The downtime of the last deploys as a picture, linked from the table (issue 16).
+    picture = (tmp_path / "reports" / "downtime-h1.svg").read_text()
+    assert 'class="downtime"' in picture and "users saw 12.5 s" in picture
+    assert "](downtime-h1.svg)" in table

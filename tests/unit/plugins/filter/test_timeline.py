@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ansible_collections.ablage.ops.plugins.filter.checklist import checklist_report, checklist_timeline_svg
+from ansible_collections.ablage.ops.plugins.filter.checklist import (
+    checklist_history_svg,
+    checklist_report,
+    checklist_timeline_svg,
+)
 from ansible_collections.ablage.ops.plugins.module_utils._timeline import timeline_events
 
 STATE = {
@@ -86,3 +90,32 @@ def test_the_report_carries_the_timeline_only_of_its_own_run() -> None:
     other = checklist_report({"playbook": "rollback", "run_id": "rollback-1", "state": STATE})
     assert [e["event"] for e in mine["timeline"]][:2] == ["lock taken", "maintenance on"]
     assert other["timeline"] == []
+
+
+def test_the_history_picture_has_a_row_per_deploy_newest_on_top() -> None:
+    history = [
+        {
+            "action": "deploy",
+            "version": "1.1.0",
+            "started_at": "2026-01-27T10:00:00Z",
+            "result": "success",
+            "downtime_s": 12.5,
+            "maintenance_window": {"on": "2026-01-27T10:00:04Z", "off": "2026-01-27T10:00:24Z"},
+        },
+        {"action": "rollback", "version": "1.1.0", "result": "success"},
+        {"action": "deploy", "version": "1.2.0", "started_at": "2026-01-28T09:30:00Z", "result": "rolled_back"},
+    ]
+    svg = checklist_history_svg(history)
+    texts = [e.text or "" for e in _parse(svg).iter(f"{SVG}text")]
+    rows = [t for t in texts if t.startswith("1.")]
+    assert rows == ["1.2.0 2026-01-28 09:30 rolled_back", "1.1.0 2026-01-27 10:00 success"]
+    assert "window not recorded; downtime not measured" in texts
+    assert "window 20.0 s; users saw 12.5 s" in texts
+    (window,) = _rects(svg, "window")
+    (downtime,) = _rects(svg, "downtime")
+    assert float(window.get("width") or 0) > float(downtime.get("width") or 0)
+
+
+def test_no_history_picture_without_deploys() -> None:
+    assert checklist_history_svg([]) == ""
+    assert checklist_history_svg([{"action": "rollback", "version": "1.0.0"}]) == ""
