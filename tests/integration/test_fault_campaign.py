@@ -460,6 +460,16 @@ CASES += [
         args=["-e", "verify_smoke_expected_text=this is not what the OCR reads"],
         check=_writes_after_maintenance_off_kept,
     ),
+    Fault(
+        "hook-fails-after-verify",
+        "external part",
+        "an operator's after_verify hook fails (users have written since maintenance off)",
+        args=[
+            "-e",
+            json.dumps({"ablage_hooks": {"after_verify": str(REPO / "tests/integration/fixtures/hooks/fail.yml")}}),
+        ],
+        check=_writes_after_maintenance_off_kept,
+    ),
     # Last: it deploys TO for good.
     Fault("torn-history", "bad state", "a torn last line in history.jsonl", before=_torn_history, expect="success"),
 ]
