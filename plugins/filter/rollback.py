@@ -39,6 +39,9 @@ def _nothing(reason: str, state: Dict) -> Dict:
         "database": "untouched",
         "maintenance_off": False,
         "refuse": None,
+        "revision": None,
+        "backup": None,
+        "from_version": state.get("target_version") or "",
     }
 
 
@@ -135,6 +138,10 @@ def rollback_plan(state: Dict, broken_lock: Dict | None = None, method: str = "a
         "database": database,
         "maintenance_off": served or switched,
         "refuse": refuse,
+        # The rollback point of the recorded run: the revision before its migration, the backup before it.
+        "revision": state.get("alembic_revision_before"),
+        "backup": (state.get("backup") or {}).get("path"),
+        "from_version": state.get("target_version") or "",
     }
 
 

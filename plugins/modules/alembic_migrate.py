@@ -59,15 +59,26 @@ options:
         current and head revisions, and the revisions between the current one and O(revision) (those an upgrade
         would apply, or a downgrade would revert for an older O(revision)), without rendering SQL or changing
         anything.
+      - V(heads) only reads the project's head revisions (one C(alembic history)), without the database. That is
+        the revision a release's images run on, also when the database is at a revision they do not know (a
+        rollback or restore to an older release).
       - An upgrade to a revision below the current one fails (and names V(downgrade)), and the other way round.
     type: str
-    choices: [upgrade, downgrade, status]
+    choices: [upgrade, downgrade, status, heads]
     default: upgrade
   revision:
     description:
       - Target revision. A revision id or a unique prefix of one, V(head), V(heads), V(base), or relative V(+N) or
         V(-N) from the current revision.
       - Defaults to V(head) for O(action=upgrade) and O(action=status); required for O(action=downgrade).
+    type: str
+  from_revision:
+    description:
+      - Check mode with O(action=upgrade) only. Render and check the upgrades from this revision to the database's
+        current one, instead of from the current one to O(revision) - SQL that already ran, as a rollback to an
+        older release would have to undo it (RV(destructive) then names what a downgrade cannot bring back).
+      - RV(pending) lists those revisions, oldest first; empty when the database is at O(from_revision). Mutually
+        exclusive with O(revision). Findings are reported, never refused (nothing is applied).
     type: str
   allow_destructive:
     description:
@@ -189,12 +200,12 @@ action:
   sample: upgrade
 current_before:
   description: Revision of the database before (several joined with commas; null at base).
-  returned: success
+  returned: success, except with O(action=heads)
   type: str
   sample: "0002"
 current_after:
   description: Revision after (equal to RV(current_before) in check mode and when nothing was pending).
-  returned: success
+  returned: success, except with O(action=heads)
   type: str
   sample: "0004"
 head:
@@ -210,12 +221,12 @@ heads:
   sample: ["0004"]
 target:
   description: The resolved target revision (null for base).
-  returned: success
+  returned: success, except with O(action=heads)
   type: str
   sample: "0004"
 pending:
   description: Revisions the action applies (upgrade, oldest first) or reverts (downgrade, newest first).
-  returned: success
+  returned: success, except with O(action=heads)
   type: list
   elements: str
   sample: ["0003", "0004"]
@@ -409,7 +420,7 @@ class AlembicMigrateManager:
             history.result()  # a failing `alembic history` is reported first, as when it ran first
             raise
         spec = self.params["revision"] or "head"
-        if self.action != "status" and not spec.startswith(("+", "-")):
+        if self.action != "status" and not spec.startswith(("+", "-")) and not self.params["from_revision"]:
             self.prefetched = (revs, spec, self.pool.submit(self.cli.render, self.action, revs, spec))
         graph = RevisionGraph.from_history(history.result())
         return graph, self.known(graph, revs)
@@ -528,9 +539,17 @@ class AlembicMigrateManager:
     # ----------------------------------------------------------------- run
 
     def run(self) -> None:
+        if self.action == "heads":
+            heads = self.cli.graph().heads
+            self.result.update(head=format_revisions(heads), heads=list(heads))
+            return
         graph, current = self.graph_and_current()
-        spec = self.params["revision"] or "head"
-        target = graph.resolve(spec, current)
+        in_database = current
+        if self.params["from_revision"]:
+            # SQL that already ran: from the older revision up to where the database is now.
+            current, target = graph.resolve(self.params["from_revision"], current), current
+        else:
+            target = graph.resolve(self.params["revision"] or "head", current)
         if self.action == "downgrade":
             pending = graph.downgrade_path(current, target)
         elif self.action == "upgrade" or not graph.ancestors(target) < graph.ancestors(current):
@@ -538,8 +557,8 @@ class AlembicMigrateManager:
         else:  # status towards an older revision: what a downgrade would revert
             pending = graph.downgrade_path(current, target)
         self.result.update(
-            current_before=format_revisions(current),
-            current_after=format_revisions(current),
+            current_before=format_revisions(in_database),
+            current_after=format_revisions(in_database),
             head=format_revisions(graph.heads),
             heads=list(graph.heads),
             target=format_revisions(target),
@@ -581,7 +600,7 @@ class AlembicMigrateManager:
             )
 
     def refuse_unless_allowed(self) -> None:
-        if self.params["allow_destructive"]:
+        if self.params["allow_destructive"] or self.params["from_revision"]:
             return
         findings = self.result["destructive"]
         failures = self.result["offline_sql_failures"]
@@ -620,8 +639,9 @@ def mask_url_password(module: AnsibleModule) -> None:
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "action": {"type": "str", "choices": ["upgrade", "downgrade", "status"], "default": "upgrade"},
+            "action": {"type": "str", "choices": ["upgrade", "downgrade", "status", "heads"], "default": "upgrade"},
             "revision": {"type": "str"},
+            "from_revision": {"type": "str"},
             "allow_destructive": {"type": "bool", "default": False},
             "config": {"type": "path"},
             "command": {"type": "list", "elements": "str"},
@@ -635,9 +655,15 @@ def main() -> None:
             "x_arguments": {"type": "list", "elements": "str", "default": []},
         },
         required_if=[("action", "downgrade", ["revision"])],
+        mutually_exclusive=[("revision", "from_revision")],
         supports_check_mode=True,
     )
     mask_url_password(module)
+    if module.params["from_revision"] and not (module.check_mode and module.params["action"] == "upgrade"):
+        module.fail_json(
+            msg="from_revision previews upgrades that already ran: use it with action=upgrade in check mode "
+            "(check_mode: true); nothing was changed"
+        )
     manager = AlembicMigrateManager(module)
     try:
         manager.run()

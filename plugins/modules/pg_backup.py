@@ -152,6 +152,12 @@ options:
         manifest, or V(latest) for the newest complete backup of O(database) in O(backup_dir).
     type: str
     default: latest
+  backup_revision:
+    description:
+      - O(state=restored) with O(backup=latest) only. The newest complete backup whose manifest records this Alembic
+        revision - the data a release with that head runs on (a rollback to an older release).
+      - Fails, naming the revisions the backups have, when there is none.
+    type: str
   terminate_sessions:
     description:
       - O(state=restored) only. End other sessions on O(database) before replacing it. When V(false) and sessions
@@ -1028,6 +1034,16 @@ class PgBackupManager:
                     f"no complete backup of {self.database} in {self.backup_dir} (no manifest of {TOOL}): "
                     "create one with state=present or name the backup to restore"
                 )
+            wanted = self.params["backup_revision"]
+            if wanted:
+                at_revision = [m for m in manifests if m.get("alembic_revision") == wanted]
+                if not at_revision:
+                    seen = sorted({str(m.get("alembic_revision") or "base") for m in manifests})
+                    raise BackupError(
+                        f"no complete backup of {self.database} in {self.backup_dir} is at Alembic revision {wanted} "
+                        f"(the backups there are at {', '.join(seen)})"
+                    )
+                manifests = at_revision
             return manifests[0], manifests[0]["_payload_path"]
         spec = spec.rstrip("/")
         manifest_file = spec if spec.endswith(".json") else manifest_path_for(spec)
@@ -1158,6 +1174,8 @@ def validate(module: AnsibleModule) -> None:
             msg="maintenance_db must be another database than database (it is connected to while database is "
             "created, renamed and dropped); the default is postgres"
         )
+    if p["backup_revision"] and p["backup"] != "latest":
+        module.fail_json(msg="backup_revision picks the newest backup at a revision: use it with backup=latest")
     if p["command_prefix"] is not None and not p["command_prefix"]:
         module.fail_json(msg="command_prefix must name a command, e.g. [docker, exec, -i, <container>]")
 
@@ -1174,6 +1192,7 @@ def main() -> None:
         verify={"type": "str", "choices": ["none", "list", "restore"], "default": "list"},
         keep={"type": "int"},
         backup={"type": "str", "default": "latest"},
+        backup_revision={"type": "str"},
         terminate_sessions={"type": "bool", "default": True},
         keep_previous={"type": "bool", "default": False},
         pg_bin_dir={"type": "path"},

@@ -95,6 +95,7 @@ def test_each_image_ships_only_its_migrations(stack_lock: None) -> None:
         "1.1.0": ["0001", "0002"],
         "1.2.0-broken": ["0001", "0002", "0003"],
         "1.3.0-badmigration": ["0001", "0002", "0004"],
+        "1.4.0": ["0001", "0002", "0005"],
     }
     for version, revisions in expected.items():
         out = run(

@@ -578,3 +578,35 @@ def test_decoded_password_is_masked_in_alembic_output(
     result = run_module(alembic_migrate.main, dict(BASE, database_url=url))
     assert result.get("failed")
     assert NASTY_PASSWORD not in result["_raw"]
+
+
+def test_heads_reads_only_the_graph(run_module: Run, fake: FakeAlembic) -> None:
+    # The database may be at a revision these images do not know (a rollback to an older release).
+    fake.current = "0009"
+    result = run_module(alembic_migrate.main, dict(BASE, action="heads"))
+    assert result.rc == 0, result.get("msg")
+    assert (result["head"], result["heads"], result["changed"]) == ("0005", ["0005"], False)
+    assert [c[-2:] for c in fake.calls] == [["history", "--verbose"]]
+
+
+def test_from_revision_checks_the_upgrades_that_already_ran(run_module: Run, fake: FakeAlembic) -> None:
+    fake.current = "0005"
+    args = dict(BASE, from_revision="0003", allow_destructive=True)
+    result = run_module(alembic_migrate.main, args, check_mode=True)
+    assert result.rc == 0, result.get("msg")
+    assert result["pending"] == ["0004", "0005"]
+    assert [f["kind"] for f in result["destructive"]] == ["drop_column"]
+    assert (result["current_before"], result["target"]) == ("0005", "0005")
+    assert [c[-2] for c in fake.calls if c[-1] == "--sql"] == ["0003:0005"]
+    assert fake.current == "0005"
+    same = run_module(alembic_migrate.main, dict(BASE, from_revision="0005"), check_mode=True)
+    assert same["pending"] == [] and same["destructive"] == []
+
+
+def test_from_revision_only_previews(run_module: Run, fake: FakeAlembic) -> None:
+    fake.current = "0005"
+    applied = run_module(alembic_migrate.main, dict(BASE, from_revision="0003"))
+    assert applied.get("failed") and "in check mode" in applied["msg"], applied
+    downgrade = run_module(alembic_migrate.main, dict(BASE, action="downgrade", revision="0001", from_revision="0003"))
+    assert downgrade.get("failed")
+    assert fake.calls == [] and fake.current == "0005"

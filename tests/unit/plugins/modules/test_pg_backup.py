@@ -263,3 +263,22 @@ def test_tool_lookup(tmp_path: Path) -> None:
     assert host.env["PGPASSWORD"] == "s"
     with pytest.raises(pg_backup.BackupError, match="cannot be streamed"):
         tools.run_restore_tool(["--list"], str(tmp_path), "directory")
+
+
+def test_backup_revision_picks_the_newest_backup_at_that_revision(run_module: Run, tmp_path: Path) -> None:
+    for name, created, revision in (
+        ("old-0001", "2026-01-01T00:00:00Z", "0001"),
+        ("new-0001", "2026-02-01T00:00:00Z", "0001"),
+        ("newest-0002", "2026-03-01T00:00:00Z", "0002"),
+    ):
+        write_manifest(
+            tmp_path, name, "ablage", created, format="custom", checksum={"value": "0"}, alembic_revision=revision
+        )
+    base = {"database": "ablage", "state": "restored", "backup_dir": str(tmp_path)}
+    # The payloads do not match their checksums: the error names the backup that was picked, before any connection.
+    picked = run_module(pg_backup.main, dict(base, backup_revision="0001"))
+    assert "new-0001.dump is corrupted" in picked["msg"], picked["msg"]
+    none = run_module(pg_backup.main, dict(base, backup_revision="0009"))
+    assert "is at Alembic revision 0009 (the backups there are at 0001, 0002)" in none["msg"], none["msg"]
+    named = run_module(pg_backup.main, dict(base, backup=str(tmp_path / "old-0001.dump"), backup_revision="0001"))
+    assert "use it with backup=latest" in named["msg"]
