@@ -78,6 +78,23 @@ def read_lock(path: str) -> dict[str, t.Any] | None:
     }
 
 
+def lock_age_seconds(lock: dict[str, t.Any] | None, path: str) -> float:
+    """Age from the lock's created_at; from the file's mtime when that is missing or not a timestamp."""
+    if not lock:
+        return 0.0
+    now = datetime.datetime.now(datetime.timezone.utc)
+    try:
+        created = datetime.datetime.fromisoformat(str(lock["created_at"]))
+        if created.tzinfo is None:
+            created = created.replace(tzinfo=datetime.timezone.utc)
+    except (KeyError, ValueError):
+        try:
+            created = datetime.datetime.fromtimestamp(os.stat(path).st_mtime, datetime.timezone.utc)
+        except OSError:
+            return 0.0
+    return round((now - created).total_seconds(), 1)
+
+
 def write_json_atomic(path: str, data: dict[str, t.Any]) -> None:
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)

@@ -100,7 +100,6 @@ age_s:
   type: float
 """
 
-import datetime
 import json
 import os
 import typing as t
@@ -111,27 +110,11 @@ from ansible_collections.ablage.ops.plugins.module_utils._deploy_state import (
     LOCK_FILE,
     create_exclusive,
     ensure_dir,
+    lock_age_seconds,
     read_lock,
     utc_now,
     write_json_atomic,
 )
-
-
-def _age_seconds(lock: dict[str, t.Any] | None, path: str) -> float:
-    """Age from the lock's created_at; from the file's mtime when that is missing or not a timestamp."""
-    if not lock:
-        return 0.0
-    now = datetime.datetime.now(datetime.timezone.utc)
-    try:
-        created = datetime.datetime.fromisoformat(str(lock["created_at"]))
-        if created.tzinfo is None:
-            created = created.replace(tzinfo=datetime.timezone.utc)
-    except (KeyError, ValueError):
-        try:
-            created = datetime.datetime.fromtimestamp(os.stat(path).st_mtime, datetime.timezone.utc)
-        except OSError:
-            return 0.0
-    return round((now - created).total_seconds(), 1)
 
 
 class DeployLock:
@@ -142,7 +125,7 @@ class DeployLock:
         self.result: dict[str, t.Any] = {"changed": False}
 
     def held_elsewhere_msg(self, lock: dict[str, t.Any]) -> str:
-        age = _age_seconds(lock, self.path)
+        age = lock_age_seconds(lock, self.path)
         if lock.get("unreadable"):
             held = (
                 f"The deploy lock {self.path} is unreadable ({lock['size']} bytes, not a JSON object; first bytes "
@@ -164,7 +147,7 @@ class DeployLock:
         if not check:
             ensure_dir(self.params["state_dir"])
         before = read_lock(self.path)
-        self.result["age_s"] = _age_seconds(before, self.path)
+        self.result["age_s"] = lock_age_seconds(before, self.path)
         mine = before is not None and not before.get("unreadable") and before.get("run_id") == self.params["run_id"]
         if before is not None and not mine and not self.params["break_lock"]:
             self.result["lock"] = before

@@ -93,6 +93,16 @@ history:
   returned: always
   type: list
   elements: dict
+lock:
+  description:
+    - The deploy lock as M(ablage.ops.deploy_lock) wrote it (C(holder), C(run_id), C(version), C(created_at)), null
+      when no run holds it. An unreadable lock file has C(unreadable=true), its size, first bytes and C(modified_at).
+  returned: always
+  type: dict
+lock_age_s:
+  description: Seconds since the lock was taken (0 when there is none).
+  returned: always
+  type: float
 """
 
 import os
@@ -102,13 +112,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ablage.ops.plugins.module_utils._deploy_state import (
     HISTORY_FILE,
+    LOCK_FILE,
     PHASES,
     STATE_FILE,
     append_jsonl,
     ensure_dir,
+    lock_age_seconds,
     merge,
     read_json,
     read_jsonl_tail,
+    read_lock,
     utc_now,
     write_json_atomic,
 )
@@ -154,7 +167,15 @@ class DeployState:
         history = read_jsonl_tail(self.history_path, self.params["history_limit"], warn=self.module.warn)
         if record is not None and self.module.check_mode:
             history = ([*history, record])[-self.params["history_limit"] :] if self.params["history_limit"] > 0 else []
-        result: dict[str, t.Any] = {"changed": changed, "state": after, "history": history}
+        lock_path = os.path.join(self.params["state_dir"], LOCK_FILE)
+        lock = read_lock(lock_path) if os.path.exists(lock_path) else None
+        result: dict[str, t.Any] = {
+            "changed": changed,
+            "state": after,
+            "history": history,
+            "lock": lock,
+            "lock_age_s": lock_age_seconds(lock, lock_path),
+        }
         if self.module._diff:
             result["diff"] = {"before": before, "after": after}
         return result

@@ -81,6 +81,7 @@ TEMPLATE_NAMES = {
     "Ablage logs",
     "Ablage status",
     "Ablage history",
+    "Ablage deploy lock",
     "Ablage deploy failed",
 }
 WORKFLOW_NAME = "Ablage deploy workflow"
@@ -672,7 +673,7 @@ def test_every_playbook_has_a_job_template() -> None:
     playbooks = sorted(f"playbooks/{p.name}" for p in (REPO / "playbooks").glob("*.yml"))
     assert [pb for pb in playbooks if pb not in templated and pb not in WITHOUT_TEMPLATE] == []
     assert not templated & set(WITHOUT_TEMPLATE)
-    for name in ("backup", "restore", "maintenance", "restart", "logs", "status", "history"):
+    for name in ("backup", "restore", "maintenance", "restart", "logs", "status", "history", "lock"):
         assert f"playbooks/{name}.yml" in templated, f"the day-2 playbook {name}.yml has no job template"
 
 

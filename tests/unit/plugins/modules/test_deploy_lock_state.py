@@ -212,3 +212,15 @@ def test_an_unknown_phase_is_never_written(tmp_path: t.Any, run_module: t.Any) -
     res = run_module(deploy_state.main, {"state_dir": str(tmp_path), "update": {"phase": "preflight"}})
     assert res.failed and "'preflight' is not a phase" in res["msg"] and "rolled_back" in res["msg"], res["msg"]
     assert (tmp_path / "state.json").read_text() == '{"phase": "locked"}'
+
+
+def test_state_reports_the_lock_and_its_age(tmp_path: t.Any, run_module: t.Any) -> None:
+    free = run_module(deploy_state.main, {"state_dir": str(tmp_path)})
+    assert (free["lock"], free["lock_age_s"]) == (None, 0.0)
+    run_module(deploy_lock.main, {"state_dir": str(tmp_path), "run_id": "run-9", "holder": "anna", "version": "1.1.0"})
+    held = run_module(deploy_state.main, {"state_dir": str(tmp_path)})
+    assert (held["lock"]["run_id"], held["lock"]["holder"], held["changed"]) == ("run-9", "anna", False)
+    assert 0 <= held["lock_age_s"] < 60
+    (tmp_path / "deploy.lock").write_bytes(b"")
+    torn = run_module(deploy_state.main, {"state_dir": str(tmp_path)})
+    assert torn["lock"]["unreadable"] is True and torn["lock"]["size"] == 0
