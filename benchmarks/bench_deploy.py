@@ -5,12 +5,15 @@ Contestants (each starts from the same stack: ``scripts/stack.sh up 1.0.0``, mai
 - ``ansible``: ``ansible-playbook playbooks/deploy.yml -i inventories/local -e ablage_version=1.1.0``
   (pre-flight, lock, pull, maintenance, backups, drain, stop, migrate, start, verify, smoke, monitoring);
 - ``checklist``: benchmarks/checklist_deploy.sh, the checklist's commands with their fixed sleeps;
+- ``fair_floor``: benchmarks/fair_floor_deploy.sh, deploy.yml's safety work (maintenance verified, queue
+  drained, the application's backup, pg_dump with its test restore, migrate, start, health) as plain
+  shell commands polling at the collection's rates: what deploy.yml is measured against (issue 17);
 - ``lower_bound``: benchmarks/lower_bound_deploy.sh, only stop, migrate, start with health waits;
 - ``ansible_proposed`` (with ``--proposed DIR``): the same playbook with ablage.ops taken from DIR
   (a directory holding ``ansible_collections/ablage/ops``), to measure a proposed change of the
   roles before it is applied.
 
-Downtime is measured the same way for all three, from outside: a poller reads, every 50 ms, the
+Downtime is measured the same way for all of them, from outside: a poller reads, every 50 ms, the
 maintenance flag (Redis key ``ablage:maintenance``) and a document as the smoke user does
 (``GET /api/v1/documents/{id}``, a non-admin endpoint that answers 503 in maintenance).
 
@@ -18,7 +21,7 @@ Each round takes the stack lock once (other sessions share the stack) and runs e
 once, in an order rotated per round. Results: medians per contestant and the ratios
 ansible/checklist and ansible/lower_bound, printed and written to benchmarks/results/deploy.json.
 
-    .venv/bin/python benchmarks/bench_deploy.py [--rounds 3] [--contestants ansible,checklist,lower_bound]
+    .venv/bin/python benchmarks/bench_deploy.py [--rounds 3] [--contestants ansible,checklist,fair_floor,lower_bound]
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from pathlib import Path
 
 import benchlib as bl
 
-CONTESTANTS = ("ansible", "checklist", "lower_bound", "ansible_proposed")
+CONTESTANTS = ("ansible", "checklist", "fair_floor", "lower_bound", "ansible_proposed")
 METRICS = ("maintenance_s", "user_outage_s", "user_failed_s", "wall_s")
 LOGS = bl.REPO / "benchmarks" / "results" / "logs"
 
@@ -59,7 +62,11 @@ def contestant_argv(name: str, version: str) -> list[str]:
             "-e",
             f"ablage_version={version}",
         ]
-    script = {"checklist": "checklist_deploy.sh", "lower_bound": "lower_bound_deploy.sh"}[name]
+    script = {
+        "checklist": "checklist_deploy.sh",
+        "fair_floor": "fair_floor_deploy.sh",
+        "lower_bound": "lower_bound_deploy.sh",
+    }[name]
     return ["bash", str(bl.REPO / "benchmarks" / script), version]
 
 
@@ -135,7 +142,7 @@ def one_round(args: argparse.Namespace) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_DEPLOY_ROUNDS", "3")))
-    parser.add_argument("--contestants", default="ansible,checklist,lower_bound")
+    parser.add_argument("--contestants", default="ansible,checklist,fair_floor,lower_bound")
     parser.add_argument("--from-version", default="1.0.0")
     parser.add_argument("--to-version", default="1.1.0")
     parser.add_argument("--profile", action="store_true", help="ansible runs with the profile_tasks callback")
@@ -186,9 +193,9 @@ def main() -> int:
                 runs.extend(json.loads(text) if text else [])
     pairs = [
         (c, b)
-        for c in ("ansible", "ansible_proposed")
-        for b in ("checklist", "lower_bound", "ansible")
-        if c != b and c in contestants and b in contestants
+        for c in ("ansible", "ansible_proposed", "fair_floor")
+        for b in ("checklist", "fair_floor", "lower_bound", "ansible")
+        if c != b and c in contestants and b in contestants and (c, b) != ("fair_floor", "ansible")
     ]
     summary = bl.summarize([r for r in runs if r["ok"]], METRICS, pairs)
     benchmark = {
