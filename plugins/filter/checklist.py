@@ -7,7 +7,7 @@
 ``checklist_report`` takes one dict of evidence (built by roles/report, see its tasks) and returns the report:
 every item of the seed checklist under its German name, with a status (``checked``, ``not_checked``,
 ``not_run``, ``waived``, ``planned``) and the evidence behind it. ``checklist_markdown`` renders it.
-Only named fields of the registered results are read; whole results (with their invocation
+Only named fields of the roles' published step results are read; whole results (with their invocation
 arguments) never reach the report, and ``redact`` values are replaced wherever they would appear.
 
 The work lives in module_utils, because Ansible loads every .py file in this directory as a filter

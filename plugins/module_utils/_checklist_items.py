@@ -75,7 +75,8 @@ class ChecklistBuilder:
 
     def __init__(self, ev: Dict) -> None:
         self.ev = ev
-        self.reg: Dict = ev.get("registered") or {}
+        # The roles' published step results: {"deploy": deploy_result.steps, "verify": ..., "rollback": ...}.
+        self.results: Dict = ev.get("results") or {}
         self.state: Dict = ev.get("state") or {}
         self.check_mode = bool(ev.get("check_mode"))
         self.playbook = str(ev.get("playbook") or "deploy")
@@ -83,8 +84,9 @@ class ChecklistBuilder:
         self.preflight: list[Dict] = [g for g in ev.get("preflight") or [] if isinstance(g, dict)]
 
     # -------------------------------------------------------------- helpers
-    def r(self, name: str) -> t.Any:
-        return self.reg.get(name)
+    def r(self, role: str, step: str) -> t.Any:
+        """One step's result as the role published it; empty when the step did not run."""
+        return (self.results.get(role) or {}).get(step)
 
     def add(
         self, section: str, group: str, item_id: str, item: str, status: str, evidence: str, **details: t.Any
@@ -196,7 +198,7 @@ class ChecklistBuilder:
 
     def migrations_item(self) -> None:
         preview = self.gates("database")
-        migration = self.r("__deploy_migration")
+        migration = self.r("deploy", "migration")
         sql = next((str(g["sql"]) for g in reversed(preview) if g.get("sql")), "")
         if not sql:
             sql = str(get(migration, "sql", default="") or "")
@@ -232,7 +234,7 @@ class ChecklistBuilder:
 
     def backup_item(self) -> tuple[str, str]:
         """The pg_backup file: where, how big, its checksum and how it was verified."""
-        backup = self.r("__deploy_pg_backup")
+        backup = self.r("deploy", "pg_backup")
         if not ran(backup):
             return NOT_RUN, self.not_run_reason("the backup")
         if failed(backup):
@@ -243,7 +245,7 @@ class ChecklistBuilder:
         return CHECKED, pg_backup_text(backup)
 
     def rollback_plan_item(self) -> None:
-        before = self.r("__deploy_alembic_before")
+        before = self.r("deploy", "alembic_before")
         rev_before = get(before, "current_before", default=self.state.get("alembic_revision_before"))
         if ran(before) or (self.playbook == "deploy" and self.state.get("previous_version")):
             status = self.status_of(before, planned=False) if ran(before) else CHECKED
@@ -333,7 +335,7 @@ class ChecklistBuilder:
         self.smoke_item()
 
     def maintenance_on_item(self) -> None:
-        maint_on = self.r("__deploy_maintenance")
+        maint_on = self.r("deploy", "maintenance_on")
         if ran(maint_on) and not self.check_mode:
             on_at = known(self.state.get("maintenance_on_at"))
             evidence = join_known((f"on at {on_at}" if on_at else None, user_request(maint_on, "verified")), "; ")
@@ -350,7 +352,7 @@ class ChecklistBuilder:
 
     def deployment_backup_item(self) -> None:
         """Both backups of the deploy: the API's full backup and the pg_backup file (see backup_item)."""
-        api = self.r("__deploy_api_backup_status")
+        api = self.r("deploy", "api_backup")
         pg_status, pg_evidence = self.backup_item()
         status = pg_status if pg_status != NOT_RUN else self.status_of(api)
         if failed(api):
@@ -373,7 +375,7 @@ class ChecklistBuilder:
 
     def stop_item(self) -> None:
         """The primary drains the shared queue (before the backups), every app host stops its own containers."""
-        queue, stop = self.r("__deploy_queue"), self.r("__deploy_stop")
+        queue, stop = self.r("deploy", "queue"), self.r("deploy", "stop")
         stopped = (ran(stop) and not failed(stop)) or self.state.get("phase") in ("stopped", "migrating", "started")
         evidence: list[str] = []
         if ran(queue):
@@ -394,8 +396,8 @@ class ChecklistBuilder:
         )
 
     def deploy_item(self) -> None:
-        pull = self.r("__deploy_pull")
-        migration = self.r("__deploy_migration")
+        pull = self.r("deploy", "pull")
+        migration = self.r("deploy", "migration")
         digests = image_digests(pull)
         rev_from = get(migration, "current_before", default=self.state.get("alembic_revision_before"))
         rev_to = get(migration, "current_after", default=self.state.get("alembic_revision_after"))
@@ -436,7 +438,7 @@ class ChecklistBuilder:
         return join_known(parts, "; ")
 
     def health_item(self) -> None:
-        health = self.r("__verify_health")
+        health = self.r("verify", "health")
         self.add(
             "deployment",
             DEPLOY_GROUP,
@@ -450,7 +452,7 @@ class ChecklistBuilder:
         return health_text(health) if ran(health) else self.plan_or_not_run("the health checks")
 
     def maintenance_off_item(self) -> None:
-        maint_off = self.r("__verify_maintenance")
+        maint_off = self.r("verify", "maintenance_off")
         if ran(maint_off) and not self.check_mode:
             off_at = known(self.ev.get("maintenance_off_at"))
             evidence = join_known((f"off at {off_at}" if off_at else None, user_request(maint_off, "served")), "; ")
@@ -466,7 +468,7 @@ class ChecklistBuilder:
         )
 
     def smoke_item(self) -> None:
-        smoke = self.r("__verify_smoke_items") or {}
+        smoke = self.r("verify", "smoke") or {}
         done = [item for item in smoke.values() if item.get("ran")]
         self.add(
             "deployment",
@@ -491,7 +493,7 @@ class ChecklistBuilder:
         self.release_docs_items()
 
     def grafana_item(self) -> None:
-        grafana = self.r("__verify_grafana")
+        grafana = self.r("verify", "grafana")
         if ran(grafana):
             evidence, details = grafana_evidence(grafana)
             self.add(
@@ -516,8 +518,8 @@ class ChecklistBuilder:
         )
 
     def prometheus_item(self) -> None:
-        targets = self.r("__verify_prom_targets")
-        alerts = self.r("__verify_prom_alerts")
+        targets = self.r("verify", "prom_targets")
+        alerts = self.r("verify", "prom_alerts")
         active = get(targets, "json", "data", "activeTargets", default=[])
         firing = [a for a in get(alerts, "json", "data", "alerts", default=[]) if a.get("state") == "firing"]
         if ran(targets):
@@ -539,7 +541,7 @@ class ChecklistBuilder:
         )
 
     def logs_item(self) -> None:
-        logs = self.r("__verify_logs")
+        logs = self.r("verify", "logs")
         pattern = self.ev.get("log_error_pattern") or r"(?i)\b(error|critical|traceback)\b"
         lines = get(logs, "stdout_lines", default=[])
         errors = [line for line in lines if re.search(pattern, line)]
@@ -559,7 +561,7 @@ class ChecklistBuilder:
         )
 
     def response_times_item(self) -> None:
-        latency = self.r("__verify_latency")
+        latency = self.r("verify", "latency")
         samples = sorted(float(x.get("latency_ms") or 0) for x in get(latency, "results", default=[]))
         median = samples[len(samples) // 2] if samples else None
         limit = self.ev.get("latency_max_ms")
@@ -582,7 +584,7 @@ class ChecklistBuilder:
         )
 
     def gpu_item(self) -> None:
-        gpu = self.r("__verify_gpu")
+        gpu = self.r("verify", "gpu")
         if ran(gpu) and not failed(gpu) and not get(gpu, "device_count", default=0):
             status = WAIVED
             evidence = "no GPU required on this host (verify_gpu_required=false) and none present"
@@ -593,7 +595,7 @@ class ChecklistBuilder:
         self.add("post_deployment", "2. Performance", "gpu_memory", "GPU Memory", status, evidence)
 
     def functional_items(self) -> None:
-        smoke = self.r("__verify_smoke_items") or {}
+        smoke = self.r("verify", "smoke") or {}
         for item_id, name in SMOKE_ITEMS:
             item = smoke.get(item_id) or {}
             if item.get("ran"):
@@ -641,8 +643,8 @@ class ChecklistBuilder:
 
     # -------------------------------------------------------------- rollback
     def rollback(self) -> None:
-        health = self.r("__rollback_health")
-        rolled = ran(health) or ran(self.r("__rollback_restore")) or ran(self.r("__rollback_downgrade"))
+        health = self.r("rollback", "health")
+        rolled = ran(health) or ran(self.r("rollback", "restore")) or ran(self.r("rollback", "downgrade"))
         nothing = self.no_rollback_reason()
         self.add(
             "rollback",
@@ -681,8 +683,8 @@ class ChecklistBuilder:
         return with_note(f"images back to {previous}", target and f"{target} -> {previous}")
 
     def rollback_database(self, rolled: bool) -> tuple[str, str]:
-        restore = self.r("__rollback_restore")
-        downgrade = self.r("__rollback_downgrade")
+        restore = self.r("rollback", "restore")
+        downgrade = self.r("rollback", "downgrade")
         if ran(restore):
             return self.status_of(restore), restore_text(restore)
         if ran(downgrade):

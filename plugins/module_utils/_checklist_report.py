@@ -88,7 +88,7 @@ def build_report(evidence: Dict, redact: list[t.Any] | None = None) -> Dict:
             "running": state.get("current_version"),
         },
         "alembic": _alembic_summary(builder),
-        "backup": _backup_summary(builder.r("__deploy_pg_backup"), builder.check_mode),
+        "backup": _backup_summary(builder.r("deploy", "pg_backup"), builder.check_mode),
         "downtime": _downtime_summary(
             ev.get("downtime") or {},
             ev.get("maintenance_on_at") or state.get("maintenance_on_at"),
@@ -145,7 +145,7 @@ def mark_failed_items(items: list[Dict], failure: str) -> None:
 
 def _alembic_summary(builder: ChecklistBuilder) -> Dict:
     state = builder.state
-    migration = builder.r("__deploy_migration")
+    migration = builder.r("deploy", "migration")
     # Without a migration in this run (pre-flight only), the preview's "<current> -> <head>" is the plan.
     preview = re.match(r"\s*(\S+) -> (\S+),", str((builder.gates("database") or [{}])[-1].get("evidence", "")))
     preview_from, preview_head = (preview.group(1), preview.group(2)) if preview else (None, None)
@@ -157,8 +157,8 @@ def _alembic_summary(builder: ChecklistBuilder) -> Dict:
         "to": None
         if builder.check_mode
         else get(migration, "current_after", default=state.get("alembic_revision_after")),
-        "after_rollback": get(builder.r("__rollback_restore"), "comparison", "actual_revision")
-        or get(builder.r("__rollback_downgrade"), "current_after"),
+        "after_rollback": get(builder.r("rollback", "restore"), "comparison", "actual_revision")
+        or get(builder.r("rollback", "downgrade"), "current_after"),
         "head": get(migration, "head", default=preview_head),
         "pending": get(migration, "pending", default=[]),
         "preview_verdict": builder.migration_verdict(builder.gates("database"), migration),

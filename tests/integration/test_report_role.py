@@ -110,25 +110,30 @@ def failed_deploy_vars(tmp_path: Path, webhook_url: str) -> dict[str, t.Any]:
             {"role": "DevOps Lead", "name": "Alice", "phone": "+49 1", "availability": "24/7"}
         ],
         "deploy_holder": "alice",
-        "_deploy_run_id": "run-42",
-        "_deploy_lock_taken": True,
-        "_deploy_previous_version": "1.0.0",
-        "__deploy_pg_backup": {
-            "backup_path": "/b/pre.dump",
-            "size": 10,
-            "checksum": "ab" * 32,
-            "verification": {"level": "restore", "restore": {"equal": True}},
-            "invocation": {"module_args": {"password": DB_PASSWORD}},
+        # The roles' published results, as a deploy that failed at the migration and rolled back leaves them.
+        "deploy_run": {"run_id": "run-42", "lock_taken": True, "from_version": "1.0.0"},
+        "deploy_result": {
+            "steps": {
+                "pg_backup": {
+                    "backup_path": "/b/pre.dump",
+                    "size": 10,
+                    "checksum": "ab" * 32,
+                    "verification": {"level": "restore", "restore": {"equal": True}},
+                    "invocation": {"module_args": {"password": DB_PASSWORD}},
+                },
+                "migration": {
+                    "current_before": "0001",
+                    "current_after": "0003",
+                    "head": "0003",
+                    "pending": ["0002", "0003"],
+                },
+            }
         },
-        "__deploy_migration": {
-            "current_before": "0001",
-            "current_after": "0003",
-            "head": "0003",
-            "pending": ["0002", "0003"],
+        "rollback_database_result": {
+            "restore": {"backup_path": "/b/pre.dump", "comparison": {"equal": True, "actual_revision": "0001"}}
         },
-        "__rollback_restore": {"backup_path": "/b/pre.dump", "comparison": {"equal": True, "actual_revision": "0001"}},
-        "__rollback_health": {
-            "results": [{"url": "/api/v1/health/complete", "status": 200, "ok": True, "latency_ms": 5}]
+        "rollback_start_result": {
+            "health": {"results": [{"url": "/api/v1/health/complete", "status": 200, "ok": True, "latency_ms": 5}]}
         },
     }
 

@@ -36,51 +36,60 @@ GATES = [
 ]
 
 REGISTERED: dict[str, t.Any] = {
-    "__deploy_alembic_before": {"current_before": "0001"},
-    "__deploy_pull": {
-        "results": [{"item": "backend", "image": {"RepoDigests": ["r/backend@sha256:abcdef0123456789"]}}]
-    },
-    "__deploy_maintenance": {"changed": True, "verification": {"status": 503, "ok": True}},
-    "__deploy_api_backup_status": {
+    "deploy_alembic_before": {"current_before": "0001"},
+    "deploy_pull": {"results": [{"item": "backend", "image": {"RepoDigests": ["r/backend@sha256:abcdef0123456789"]}}]},
+    "deploy_maintenance_on": {"changed": True, "verification": {"status": 503, "ok": True}},
+    "deploy_api_backup": {
         "changed": True,
         "attached": False,
         "backup_id": "full-1",
         "backup": {"backup_id": "full-1", "status": "completed", "file": "/backups/f.dump", "size_bytes": 10},
     },
-    "__deploy_pg_backup": {
+    "deploy_pg_backup": {
         "backup_path": "/b/pre.dump",
         "size": 5515,
         "checksum": "c" * 64,
         "verification": {"level": "restore", "restore": {"equal": True}},
         "invocation": {"module_args": {"password": "hunter2-db-password"}},
     },
-    "__deploy_queue": {"results": [{"elapsed_s": 0.1}]},
-    "__deploy_stop": {"changed": True},
-    "__deploy_migration": {"current_before": "0001", "current_after": "0002", "head": "0002", "pending": ["0002"]},
-    "__verify_health": {"results": [{"name": "/api/v1/health", "status": 200, "ok": True, "latency_ms": 3.0}]},
-    "__verify_latency": {"results": [{"latency_ms": v} for v in (5.0, 6.0, 7.0)]},
-    "__verify_maintenance": {"changed": True, "verification": {"status": 405}},
-    "__verify_smoke_items": {
+    "deploy_queue": {"results": [{"elapsed_s": 0.1}]},
+    "deploy_stop": {"changed": True},
+    "deploy_migration": {"current_before": "0001", "current_after": "0002", "head": "0002", "pending": ["0002"]},
+    "verify_health": {"results": [{"name": "/api/v1/health", "status": 200, "ok": True, "latency_ms": 3.0}]},
+    "verify_latency": {"results": [{"latency_ms": v} for v in (5.0, 6.0, 7.0)]},
+    "verify_maintenance_off": {"changed": True, "verification": {"status": 405}},
+    "verify_smoke": {
         "login": {"ran": True, "ok": True, "step": "login", "evidence": "POST /api/v1/auth/login answered 200"},
         "upload": {"ran": True, "ok": True, "step": "upload", "evidence": "POST /api/v1/documents/ answered 201"},
         "ocr": {"ran": True, "ok": True, "step": "ocr result", "evidence": "GET /api/v1/ocr/jobs/j1 answered 200"},
         "export": {"ran": True, "ok": True, "step": "export", "evidence": "GET /api/v1/documents/d1/export: 200"},
         "admin_panel": {"ran": True, "ok": True, "step": "admin panel", "evidence": "GET /admin answered 200"},
     },
-    "__verify_prom_targets": {
+    "verify_prom_targets": {
         "json": {"data": {"activeTargets": [{"labels": {"job": "ablage-backend"}, "health": "up"}]}}
     },
-    "__verify_prom_alerts": {"json": {"data": {"alerts": []}}},
-    "__verify_logs": {"stdout_lines": ["INFO started"]},
-    "__verify_gpu": {"device_count": 0},
+    "verify_prom_alerts": {"json": {"data": {"alerts": []}}},
+    "verify_logs": {"stdout_lines": ["INFO started"]},
+    "verify_gpu": {"device_count": 0},
     # no Grafana configured: the verify role's Grafana block was skipped
-    "__verify_grafana": {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"},
+    "verify_grafana": {"changed": False, "skipped": True, "skip_reason": "Conditional result was False"},
 }
 
 CONTACTS = [{"role": "DevOps Lead", "name": "On-call", "availability": "24/7"}]
 
 
+def results(steps: dict[str, t.Any]) -> dict[str, dict[str, t.Any]]:
+    """The roles' published step results from flat "<role>_<step>" keys (deploy_pg_backup -> deploy.pg_backup)."""
+    nested: dict[str, dict[str, t.Any]] = {}
+    for key, value in steps.items():
+        role, step = key.split("_", 1)
+        nested.setdefault(role, {})[step] = value
+    return nested
+
+
 def evidence(**over: t.Any) -> dict[str, t.Any]:
+    """An evidence spec as the report role builds it; ``registered`` gives the steps as flat keys."""
+    over["results"] = results(over.pop("registered", REGISTERED))
     ev: dict[str, t.Any] = {
         "playbook": "deploy",
         "host": "h1",
@@ -90,7 +99,6 @@ def evidence(**over: t.Any) -> dict[str, t.Any]:
         "version_from": "1.0.0",
         "version_to": "1.1.0",
         "preflight": GATES,
-        "registered": REGISTERED,
         "state": {
             "previous_version": "1.0.0",
             "target_version": "1.1.0",
@@ -154,13 +162,13 @@ def test_every_seed_item_with_status_and_evidence() -> None:
 
 def test_failed_deploy_marks_the_failed_step_and_shows_rollback_and_contacts() -> None:
     registered = dict(REGISTERED)
-    for name in [n for n in registered if n.startswith("__verify")]:
+    for name in [n for n in registered if n.startswith("verify_")]:
         del registered[name]
-    registered["__rollback_restore"] = {
+    registered["rollback_restore"] = {
         "backup_path": "/b/pre.dump",
         "comparison": {"equal": True, "actual_revision": "0001"},
     }
-    registered["__rollback_health"] = {"results": [{"url": "u/complete", "status": 200, "ok": True, "latency_ms": 4}]}
+    registered["rollback_health"] = {"results": [{"url": "u/complete", "status": 200, "ok": True, "latency_ms": 4}]}
     report = checklist.checklist_report(
         evidence(
             registered=registered,
@@ -192,13 +200,13 @@ def test_stop_item_says_whether_the_stop_was_reached() -> None:
     )
 
     not_stopped = dict(REGISTERED)
-    del not_stopped["__deploy_stop"]
+    del not_stopped["deploy_stop"]
     state = dict(evidence()["state"], phase="maintenance")
     item = by_id(checklist.checklist_report(evidence(registered=not_stopped, state=state)))[("deployment", "stop")]
     assert item["evidence"].endswith("; stop not reached")
 
     # Another app host: the primary drained the queue, this host stopped its own containers.
-    other = dict(REGISTERED, __deploy_queue={"skipped": True})
+    other = dict(REGISTERED, deploy_queue={"skipped": True})
     item = by_id(checklist.checklist_report(evidence(registered=other)))[("deployment", "stop")]
     assert (item["status"], item["evidence"]) == ("checked", "worker stopped, then backend")
 
@@ -209,18 +217,18 @@ def test_backup_item_reads_the_api_backup_module() -> None:
     assert item["evidence"].startswith(
         "API full backup completed: /backups/f.dump, 10 bytes, checksum not recorded; pg_backup: "
     )
-    attached = dict(REGISTERED["__deploy_api_backup_status"], attached=True)
-    registered = dict(REGISTERED, __deploy_api_backup_status=attached)
+    attached = dict(REGISTERED["deploy_api_backup"], attached=True)
+    registered = dict(REGISTERED, deploy_api_backup=attached)
     item = by_id(checklist.checklist_report(evidence(registered=registered)))[("deployment", "backup")]
     assert item["evidence"].startswith("API full backup completed (attached to the one already running): ")
     failed = {"failed": True, "msg": "backup 'full-1' failed: disk full", "backup": {"status": "failed"}}
-    registered = dict(REGISTERED, __deploy_api_backup_status=failed)
+    registered = dict(REGISTERED, deploy_api_backup=failed)
     item = by_id(checklist.checklist_report(evidence(registered=registered)))[("deployment", "backup")]
     assert item["status"] == "not_checked"
     assert item["evidence"].startswith("API full backup failed: ")
     planned = {"changed": True, "backup": {}, "plan": {"start": "http://h/api/v1/backup/full"}}
-    registered = {k: v for k, v in REGISTERED.items() if k != "__deploy_pg_backup"}
-    registered["__deploy_api_backup_status"] = planned
+    registered = {k: v for k, v in REGISTERED.items() if k != "deploy_pg_backup"}
+    registered["deploy_api_backup"] = planned
     report = checklist.checklist_report(evidence(check_mode=True, registered=registered, state={}, downtime={}))
     item = by_id(report)[("deployment", "backup")]
     assert item["status"] == "planned"
@@ -228,8 +236,8 @@ def test_backup_item_reads_the_api_backup_module() -> None:
 
 
 def test_check_mode_is_the_plan() -> None:
-    registered = {k: v for k, v in REGISTERED.items() if k in ("__deploy_alembic_before", "__deploy_migration")}
-    registered["__deploy_migration"] = {
+    registered = {k: v for k, v in REGISTERED.items() if k in ("deploy_alembic_before", "deploy_migration")}
+    registered["deploy_migration"] = {
         "current_before": "0001",
         "current_after": "0001",
         "head": "0002",
@@ -298,10 +306,10 @@ def test_gpu_memory_with_a_gpu_is_checked_or_failed() -> None:
         "memory_total_gb": 16.0,
         "memory_used_percent": 13.1,
     }
-    registered = dict(REGISTERED, __verify_gpu={"device_count": 1, "devices": [device]})
+    registered = dict(REGISTERED, verify_gpu={"device_count": 1, "devices": [device]})
     gpu = by_id(checklist.checklist_report(evidence(registered=registered)))[("post_deployment", "gpu_memory")]
     assert gpu["status"] == "checked" and "RTX 4080: 2.1 of 16.0 GB (13.1 %)" in gpu["evidence"]
-    registered["__verify_gpu"] = {"device_count": 1, "devices": [device], "failed": True, "failures": ["memory 91 %"]}
+    registered["verify_gpu"] = {"device_count": 1, "devices": [device], "failed": True, "failures": ["memory 91 %"]}
     gpu = by_id(checklist.checklist_report(evidence(registered=registered)))[("post_deployment", "gpu_memory")]
     assert gpu["status"] == "not_checked" and "memory 91 %" in gpu["evidence"]
 
@@ -364,7 +372,7 @@ def grafana_probe(*, missing: str = "", alerts: list[dict[str, t.Any]] | None = 
 
 
 def grafana_item(registered_grafana: t.Any, **over: t.Any) -> dict[str, t.Any]:
-    registered = dict(REGISTERED, __verify_grafana=registered_grafana)
+    registered = dict(REGISTERED, verify_grafana=registered_grafana)
     report = checklist.checklist_report(evidence(registered=registered, **over))
     return by_id(report)[("post_deployment", "grafana")]
 
@@ -388,10 +396,10 @@ def test_grafana_green_shows_version_dashboards_and_no_alerts() -> None:
 
 
 def test_grafana_not_configured_says_why_it_did_not_run() -> None:
-    item = grafana_item(REGISTERED["__verify_grafana"])
+    item = grafana_item(REGISTERED["verify_grafana"])
     assert item["status"] == "not_run"
     assert item["evidence"] == "not run: no Grafana is configured for this host (verify_grafana_url is empty)"
-    registered = {k: v for k, v in REGISTERED.items() if k != "__verify_grafana"}
+    registered = {k: v for k, v in REGISTERED.items() if k != "verify_grafana"}
     report = checklist.checklist_report(evidence(registered=registered))
     item = by_id(report)[("post_deployment", "grafana")]
     assert item["status"] == "not_run" and item["evidence"] == "not run (the Grafana check skipped by tags or settings)"

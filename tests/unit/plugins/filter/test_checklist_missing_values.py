@@ -48,7 +48,7 @@ def test_known_and_join_known_leave_out_only_what_was_not_recorded() -> None:
 
 def test_backup_without_checksum_says_so() -> None:
     registered = copy.deepcopy(REGISTERED)
-    del registered["__deploy_pg_backup"]["checksum"]
+    del registered["deploy_pg_backup"]["checksum"]
     report = report_with(registered)
     items = by_id(report)
     assert items[("pre_deployment", "backup")]["evidence"] == (
@@ -65,7 +65,7 @@ def test_backup_without_checksum_says_so() -> None:
 
 def test_backup_without_size_or_verification_leaves_them_out() -> None:
     registered = copy.deepcopy(REGISTERED)
-    registered["__deploy_pg_backup"] = {"backup_path": "/b/pre.dump", "checksum": "c" * 64}
+    registered["deploy_pg_backup"] = {"backup_path": "/b/pre.dump", "checksum": "c" * 64}
     report = report_with(registered)
     assert by_id(report)[("pre_deployment", "backup")]["evidence"] == (
         f"/b/pre.dump, sha256 {'c' * 64}, verification not recorded"
@@ -77,14 +77,14 @@ def test_backup_without_size_or_verification_leaves_them_out() -> None:
 
 def test_failed_api_backup_gives_the_reason_not_placeholders() -> None:
     failed = {"failed": True, "msg": "backup 'full-1' failed: disk full", "backup": {}}
-    item = by_id(report_with(dict(REGISTERED, __deploy_api_backup_status=failed)))[("deployment", "backup")]
+    item = by_id(report_with(dict(REGISTERED, deploy_api_backup=failed)))[("deployment", "backup")]
     assert item["evidence"].startswith("API full backup failed: backup 'full-1' failed: disk full; pg_backup: ")
 
 
 def test_failed_maintenance_switch_without_verification() -> None:
     switch = {"failed": True, "msg": "ingress patch refused"}
     report = report_with(
-        dict(REGISTERED, __deploy_maintenance=switch),
+        dict(REGISTERED, deploy_maintenance_on=switch),
         failure='"Deploy | Switch maintenance mode on": ingress patch refused',
     )
     item = by_id(report)[("deployment", "maintenance_on")]
@@ -101,7 +101,7 @@ def test_maintenance_without_time_or_verdict_leaves_them_out() -> None:
     assert items[("deployment", "maintenance_on")]["evidence"] == "a user request answered 503 (verified: True)"
     # the switch off recorded a status but no verdict
     assert items[("deployment", "maintenance_off")]["evidence"] == "a user request answered 405"
-    registered = dict(REGISTERED, __verify_maintenance={"changed": True})
+    registered = dict(REGISTERED, verify_maintenance_off={"changed": True})
     item = by_id(report_with(registered))[("deployment", "maintenance_off")]
     assert item["evidence"] == "off at 2026-01-01T10:00:30Z; not verified: no user request was recorded"
 
@@ -129,7 +129,7 @@ def test_open_outage_without_end_or_duration() -> None:
 
 def test_gpu_without_memory_percent() -> None:
     device = {"name": "NVIDIA GeForce RTX 4080", "memory_used_gb": 2.1, "memory_total_gb": 16.0}
-    registered = dict(REGISTERED, __verify_gpu={"device_count": 1, "devices": [device]})
+    registered = dict(REGISTERED, verify_gpu={"device_count": 1, "devices": [device]})
     gpu = by_id(report_with(registered))[("post_deployment", "gpu_memory")]
     assert (gpu["status"], gpu["evidence"]) == ("checked", "NVIDIA GeForce RTX 4080: 2.1 of 16.0 GB")
 
@@ -138,7 +138,7 @@ def test_gpu_that_could_not_be_read_names_what_is_missing_and_why_it_failed() ->
     device = {"index": 0, "error": "NVML: memory info not supported"}
     registered = dict(
         REGISTERED,
-        __verify_gpu={
+        verify_gpu={
             "device_count": 1,
             "devices": [device],
             "failed": True,
@@ -155,8 +155,8 @@ def test_gpu_that_could_not_be_read_names_what_is_missing_and_why_it_failed() ->
 def test_deploy_without_digest_or_revision_after() -> None:
     registered = dict(
         REGISTERED,
-        __deploy_pull={"results": [{"item": "backend", "image": {}}]},
-        __deploy_migration={"current_before": "0001", "pending": ["0002"], "failed": True, "msg": "lock timeout"},
+        deploy_pull={"results": [{"item": "backend", "image": {}}]},
+        deploy_migration={"current_before": "0001", "pending": ["0002"], "failed": True, "msg": "lock timeout"},
     )
     item = by_id(report_with(registered))[("deployment", "deploy")]
     assert item["evidence"] == (
@@ -167,7 +167,7 @@ def test_deploy_without_digest_or_revision_after() -> None:
 
 
 def test_plan_without_pull_does_not_say_pulled() -> None:
-    registered = {"__deploy_migration": {"current_before": "0001", "head": "0002", "pending": ["0002"]}}
+    registered = {"deploy_migration": {"current_before": "0001", "head": "0002", "pending": ["0002"]}}
     report = report_with(registered, check_mode=True, state={}, downtime={})
     item = by_id(report)[("deployment", "deploy")]
     assert item["evidence"] == "Alembic 0001 -> 0002 (planned, pending ['0002'])"
@@ -177,13 +177,13 @@ def test_plan_without_pull_does_not_say_pulled() -> None:
 def test_probe_results_with_missing_fields() -> None:
     registered = dict(
         REGISTERED,
-        __deploy_queue={"results": [{}]},
-        __verify_health={"results": [{"url": "http://h/api/v1/health", "ok": False}]},
-        __verify_prom_targets={
+        deploy_queue={"results": [{}]},
+        verify_health={"results": [{"url": "http://h/api/v1/health", "ok": False}]},
+        verify_prom_targets={
             "json": {"data": {"activeTargets": [{"labels": {}, "health": "up", "scrapeUrl": "http://b:8000/metrics"}]}}
         },
-        __verify_prom_alerts={"json": {"data": {"alerts": [{"state": "firing", "labels": {}}]}}},
-        __verify_smoke_items=dict(REGISTERED["__verify_smoke_items"], login={"ran": True, "ok": True, "step": "login"}),
+        verify_prom_alerts={"json": {"data": {"alerts": [{"state": "firing", "labels": {}}]}}},
+        verify_smoke=dict(REGISTERED["verify_smoke"], login={"ran": True, "ok": True, "step": "login"}),
     )
     report = report_with(registered, latency_max_ms=None, notify={"configured": True, "ok": False, "status": None})
     items = by_id(report)
@@ -206,8 +206,8 @@ def test_probe_results_with_missing_fields() -> None:
 def test_rollback_without_versions_or_backup_path() -> None:
     registered = dict(
         REGISTERED,
-        __rollback_restore={"changed": True},
-        __rollback_health={"results": [{"url": "u", "status": 200, "ok": True, "latency_ms": 4}]},
+        rollback_restore={"changed": True},
+        rollback_health={"results": [{"url": "u", "status": 200, "ok": True, "latency_ms": 4}]},
     )
     report = report_with(registered, state={}, result="rolled_back", failure='"Verify | health": down')
     items = by_id(report)
@@ -217,8 +217,8 @@ def test_rollback_without_versions_or_backup_path() -> None:
     assert items[("rollback", "rollback_database")]["evidence"] == (
         "restored the backup (its path is not recorded); comparison not recorded"
     )
-    registered = dict(registered, __rollback_downgrade={"current_after": "0001"})
-    del registered["__rollback_restore"]
+    registered = dict(registered, rollback_downgrade={"current_after": "0001"})
+    del registered["rollback_restore"]
     report = report_with(registered, result="rolled_back", failure='"Verify | health": down')
     assert by_id(report)[("rollback", "rollback_database")]["evidence"] == (
         "alembic downgrade to 0001 (revision before not recorded)"
@@ -234,7 +234,7 @@ def test_grafana_without_version_or_reason() -> None:
             {"url": "http://g/api/alertmanager/grafana/api/v2/alerts", "status": 500, "ok": False},
         ],
     }
-    item = by_id(report_with(dict(REGISTERED, __verify_grafana=probe)))[("post_deployment", "grafana")]
+    item = by_id(report_with(dict(REGISTERED, verify_grafana=probe)))[("post_deployment", "grafana")]
     assert item["evidence"] == (
         "Grafana (FAILED); dashboard dashboard OCR (ocr-pipeline) not confirmed; firing alerts not read"
     )
@@ -252,10 +252,10 @@ def test_extra_item_without_name_or_evidence() -> None:
 def test_a_run_that_recorded_almost_nothing_shows_no_placeholder(check_mode: bool) -> None:
     """Every result present but empty of fields: each sentence must still read without "?" or "None"."""
     registered: dict[str, t.Any] = {name: {"changed": True} for name in REGISTERED}
-    registered["__verify_smoke_items"] = {"login": {"ran": True, "ok": False}}  # the step's name not recorded either
-    registered["__verify_grafana"] = {"results": [{"url": "http://g/api/health", "ok": True}]}
-    registered["__rollback_health"] = {"results": [{}]}
-    registered["__rollback_downgrade"] = {"changed": True}
+    registered["verify_smoke"] = {"login": {"ran": True, "ok": False}}  # the step's name not recorded either
+    registered["verify_grafana"] = {"results": [{"url": "http://g/api/health", "ok": True}]}
+    registered["rollback_health"] = {"results": [{}]}
+    registered["rollback_downgrade"] = {"changed": True}
     report = checklist.checklist_report(
         {
             "playbook": "deploy",
