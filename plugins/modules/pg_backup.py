@@ -398,12 +398,9 @@ previous_database:
 
 import concurrent.futures
 import datetime
-import hashlib
 import json
 import os
 import re
-import secrets
-import shutil
 import signal
 import subprocess  # nosec B404 - argv lists only, never a shell
 import tempfile
@@ -412,6 +409,27 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+# Backup files, names, checksums, manifests, retention. All names are also re-exported here for callers
+# and tests that use pg_backup.<name> (those marked "re-export" are not used in this file).
+from ansible_collections.ablage.ops.plugins.module_utils._pg_backup_files import (  # pylint: disable=unused-import
+    MANIFEST_VERSION,
+    TOOL,
+    backup_basename,
+    combined_checksum,  # noqa: F401 - re-export
+    compute_checksum,
+    directory_checksums,  # noqa: F401 - re-export
+    fsync_path,
+    load_manifests,
+    manifest_path_for,
+    payload_name,
+    payload_size,
+    public_manifest,
+    remove_path,
+    sanitize,  # noqa: F401 - re-export
+    scratch_name,
+    select_for_removal,
+    sha256_file,  # noqa: F401 - re-export
+)
 from ansible_collections.ablage.ops.plugins.module_utils._postgres import (
     HAS_PSYCOPG2,
     PSYCOPG2_IMPORT_ERROR,
@@ -437,11 +455,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._postgres import (
 )
 from ansible_collections.ablage.ops.plugins.module_utils._process import pid_alive
 
-TOOL = "ablage.ops.pg_backup"
-MANIFEST_VERSION = 1
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _PARTIAL = re.compile(r"^\..+\.partial-(?P<pid>\d+)$")
-_CHUNK = 1024 * 1024
 
 
 class BackupError(Exception):
@@ -457,104 +471,6 @@ class BackupError(Exception):
 
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
-
-
-def sanitize(text: str) -> str:
-    """A file-name-safe form of a database name or label."""
-    return _SAFE.sub("-", text).strip("-") or "x"
-
-
-def backup_basename(database: str, label: str, when: datetime.datetime) -> str:
-    return f"{sanitize(database)}_{when.strftime('%Y%m%dT%H%M%SZ')}_{sanitize(label)}"
-
-
-def payload_name(basename: str, fmt: str) -> str:
-    return basename + (".dir" if fmt == "directory" else ".dump")
-
-
-def manifest_path_for(payload: str) -> str:
-    root, ext = os.path.splitext(payload.rstrip("/"))
-    return (root if ext in (".dump", ".dir") else payload.rstrip("/")) + ".json"
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def directory_checksums(path: str) -> dict[str, str]:
-    """SHA-256 of every file below ``path``, keyed by relative path (``/`` separated)."""
-    files: dict[str, str] = {}
-    for root, dirs, names in os.walk(path):
-        dirs.sort()
-        for name in sorted(names):
-            full = os.path.join(root, name)
-            files[os.path.relpath(full, path).replace(os.sep, "/")] = sha256_file(full)
-    return files
-
-
-def combined_checksum(files: t.Mapping[str, str]) -> str:
-    """One digest over a directory: SHA-256 of its ``sha256sum``-style listing sorted by path."""
-    listing = "".join(f"{digest}  {name}\n" for name, digest in sorted(files.items()))
-    return hashlib.sha256(listing.encode("utf-8")).hexdigest()
-
-
-def payload_size(path: str) -> int:
-    if os.path.isdir(path):
-        return sum(os.path.getsize(os.path.join(root, n)) for root, _d, names in os.walk(path) for n in names)
-    return os.path.getsize(path)
-
-
-def compute_checksum(path: str, fmt: str) -> dict[str, t.Any]:
-    if fmt == "directory":
-        files = directory_checksums(path)
-        return {"algorithm": "sha256", "value": combined_checksum(files), "files": files}
-    return {"algorithm": "sha256", "value": sha256_file(path)}
-
-
-def load_manifests(backup_dir: str, database: str | None = None) -> list[dict[str, t.Any]]:
-    """Manifests of this module in ``backup_dir`` (optionally of one database), newest first.
-
-    Each gets ``_manifest_path`` and ``_payload_path``. Unreadable or foreign JSON files are skipped.
-    """
-    found: list[dict[str, t.Any]] = []
-    if not os.path.isdir(backup_dir):
-        return found
-    for name in os.listdir(backup_dir):
-        if not name.endswith(".json") or name.startswith("."):
-            continue
-        path = os.path.join(backup_dir, name)
-        try:
-            with open(path, encoding="utf-8") as handle:
-                data = json.load(handle)
-        except (OSError, ValueError):
-            continue
-        if not isinstance(data, dict) or data.get("tool") != TOOL:
-            continue
-        if database is not None and data.get("database") != database:
-            continue
-        file_name = str(data.get("file") or "")
-        if not file_name or "/" in file_name or file_name in (".", ".."):
-            continue
-        data["_manifest_path"] = path
-        data["_payload_path"] = os.path.join(backup_dir, file_name)
-        found.append(data)
-    found.sort(key=lambda m: (str(m.get("created_at") or ""), str(m.get("file"))), reverse=True)
-    return found
-
-
-def select_for_removal(manifests: t.Sequence[dict[str, t.Any]], keep: int | None) -> list[dict[str, t.Any]]:
-    """Retention: everything after the ``keep`` newest (``manifests`` newest first)."""
-    if keep is None:
-        return []
-    return list(manifests[keep:])
-
-
-def public_manifest(manifest: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
-    return {k: v for k, v in manifest.items() if not k.startswith("_")}
 
 
 def compare_data(
@@ -584,28 +500,6 @@ def compare_data(
 
 def format_revision(rows: list[str] | None) -> str | None:
     return ",".join(rows) if rows else None
-
-
-def remove_path(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    elif os.path.lexists(path):
-        os.unlink(path)
-
-
-def fsync_path(path: str) -> None:
-    """Flush a file or a directory (its entries) to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def scratch_name(database: str, purpose: str) -> str:
-    """A database name of at most 63 bytes: <database>_<purpose>_<random>."""
-    suffix = f"_{purpose}_{secrets.token_hex(4)}"
-    return database.encode("utf-8")[: 63 - len(suffix)].decode("utf-8", "ignore") + suffix
 
 
 def dbname_argument(database: str) -> str:
