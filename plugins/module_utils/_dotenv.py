@@ -54,12 +54,15 @@ class Entry:
     """One statement of the file (an assignment, possibly over several lines) or an untouched line.
 
     ``value`` is None when compose would take it from the environment (``KEY`` alone, ``$VAR``):
-    such a value never equals a wanted one, so it is rewritten as a literal.
+    such a value never equals a wanted one, so it is rewritten as a literal. ``written`` is the
+    value of an assignment before compose fills in ``$VAR`` (quotes and escapes already read);
+    None for ``KEY`` alone.
     """
 
     text: str
     key: str | None = None
     value: str | None = None
+    written: str | None = None
     lead: str = ""
     tail: str = ""
 
@@ -164,7 +167,11 @@ def _parse_quoted(text: str, start: int, entry: Entry, line: int) -> int:
     if scanned is None:
         raise DotenvError(f"line {line}: the quoted value of {entry.key} has no closing quote; compose cannot read it")
     chars, length = scanned
-    entry.value = _interpolated(_ESCAPE.sub(_unescape, chars)) if text[start] == '"' else chars
+    if text[start] == '"':
+        entry.written = _ESCAPE.sub(_unescape, chars)
+        entry.value = _interpolated(entry.written)
+    else:
+        entry.written = entry.value = chars
     end = _line_end(text, start + length)
     entry.tail = _tail_of(text[start + length : end], entry.key or "", line)
     return end
@@ -174,6 +181,7 @@ def _parse_bare(text: str, start: int, entry: Entry) -> int:
     end = _line_end(text, start)
     raw = text[start:end]
     value = raw.split(" #", 1)[0].rstrip()
+    entry.written = value
     entry.value = _interpolated(value)
     entry.tail = raw[len(value) :].rstrip("\r") if " #" in raw else ""
     return end
@@ -224,6 +232,20 @@ def parse(text: str) -> list[Entry]:
 def read(text: str) -> dict[str, str | None]:
     """Each key's value as compose reads it (the last assignment wins)."""
     return {entry.key: entry.value for entry in parse(text) if entry.key is not None}
+
+
+def read_assigned(text: str) -> dict[str, str]:
+    """Each key the file gives a value, as compose reads it (the last assignment wins).
+
+    A key alone (``KEY``) assigns nothing: compose takes it from the environment, and only if it is
+    set there. A value compose fills in from the environment (``$VAR``, ``${VAR}``) is given as
+    written, since only the environment compose runs in knows the rest.
+    """
+    values: dict[str, str] = {}
+    for entry in parse(text):
+        if entry.key is not None and entry.written is not None:
+            values[entry.key] = entry.written if entry.value is None else entry.value
+    return values
 
 
 def _render(entry: Entry | None, key: str, value: str) -> str:

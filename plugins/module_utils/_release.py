@@ -21,6 +21,11 @@ import json
 import re
 import typing as t
 
+from ansible_collections.ablage.ops.plugins.module_utils._dotenv import DotenvError
+from ansible_collections.ablage.ops.plugins.module_utils._dotenv import parse as parse_dotenv
+from ansible_collections.ablage.ops.plugins.module_utils._dotenv import plan as plan_dotenv
+from ansible_collections.ablage.ops.plugins.module_utils._dotenv import read as read_dotenv
+
 # Docker's tag grammar: what a version must be to end up in an image reference.
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -46,45 +51,37 @@ def variable_problem(variable: str) -> str | None:
     return f"ablage_version_variable={json.dumps(variable)} is not a shell variable name"
 
 
-def _line_pattern(variable: str) -> re.Pattern[str]:
-    return re.compile(r"^(?P<lead>\s*(?:export\s+)?)" + re.escape(variable) + r"\s*=(?P<value>.*)$")
-
-
-def _unquote(raw: str) -> str:
-    value = raw.strip()
-    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    # compose: an unquoted value ends at " #" (an inline comment)
-    return re.split(r"\s+#", value, maxsplit=1)[0].strip()
-
-
 def read_variable(text: str, variable: str) -> str | None:
-    """The value compose would read for ``variable`` from an env file's text (its last assignment)."""
-    pattern = _line_pattern(variable)
-    value = None
-    for line in text.splitlines():
-        match = pattern.match(line)
-        if match:
-            value = _unquote(match.group("value"))
-    return value
+    """The value compose reads for ``variable`` from an env file's text (its last assignment).
+
+    None when the file does not assign it, or leaves it to the environment (``VARIABLE`` alone,
+    ``VARIABLE=${OTHER}``). The file is read as compose reads it (``_dotenv``).
+    """
+    try:
+        return read_dotenv(text).get(variable)
+    except DotenvError as exc:
+        raise _unreadable(exc) from exc
 
 
 def set_variable(text: str, variable: str, value: str) -> str:
     """The env file's text with ``variable`` set to ``value``; every other line is kept as it is.
 
-    The last assignment is rewritten (that is the one compose reads); a missing one is appended.
+    The last assignment is rewritten (that is the one compose reads), keeping its ``export`` and
+    inline comment; a missing one is appended. The rewritten or appended line ends with a newline.
     """
-    pattern = _line_pattern(variable)
-    lines = text.splitlines(keepends=True)
-    for index in range(len(lines) - 1, -1, -1):
-        match = pattern.match(lines[index].rstrip("\r\n"))
-        if match:
-            ending = lines[index][len(lines[index].rstrip("\r\n")) :] or "\n"
-            lines[index] = f"{match.group('lead')}{variable}={value}{ending}"
-            return "".join(lines)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
-    return "".join(lines) + f"{variable}={value}\n"
+    try:
+        entries = parse_dotenv(text)
+        new_text = plan_dotenv(text, {variable: value}).text
+    except DotenvError as exc:
+        raise _unreadable(exc) from exc
+    last = entries[-1] if entries else None
+    if new_text != text and last is not None and last.key == variable and not last.text.endswith("\n"):
+        new_text += "\n"
+    return new_text
+
+
+def _unreadable(exc: DotenvError) -> ReleaseError:
+    return ReleaseError(f"the env file cannot be read as compose reads it: {exc}")
 
 
 def images_of(config: t.Any, services: t.Sequence[str]) -> dict[str, str]:

@@ -190,14 +190,18 @@ class ComposeRelease:
         if problem:
             self.module.fail_json(msg=problem, **self.result)
         text = self.read_env()
-        current = read_variable(text, self.params["variable"])
+        try:
+            current = read_variable(text, self.params["variable"])
+        except ReleaseError as exc:
+            self.module.fail_json(msg=f"{self.env_path}: {exc}", **self.result)
         version = self.params["version"] or current
         self.result.update(current_version=current, version=version)
         if version is None:
             self.module.fail_json(
-                msg=f"{self.env_path} has no {self.params['variable']}= line: the compose project does not say which "
-                "release it runs. Set ablage_version_variable to the variable the compose file reads for the app "
-                "images, or add the line (playbooks/setup.yml writes it).",
+                msg=f"{self.env_path} has no {self.params['variable']}= line with a value of its own (not one from "
+                "the environment): the compose project does not say which release it runs. Set "
+                "ablage_version_variable to the variable the compose file reads for the app images, or add the line "
+                "(playbooks/setup.yml writes it).",
                 **self.result,
             )
         self.result["images"] = self.resolve(version)

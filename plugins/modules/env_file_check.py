@@ -10,9 +10,12 @@ module: env_file_check
 short_description: Check an .env file (such as .env.production) against the deployment rules without printing a value
 version_added: 0.1.0
 description:
-  - Parses a dotenv file (C(KEY=value) lines, optional C(export), single or double quotes, C(#) comments) on the target
-    host and checks that required variables are set, that secrets are long and not placeholders, that numeric settings
-    are numbers in range, and that origin lists contain no wildcard.
+  - Reads a dotenv file on the target host as docker compose reads it (C(KEY=value) lines, optional C(export), single
+    or double quotes with escapes, values over several lines, C(#) comments) and checks that required variables are
+    set, that secrets are long and not placeholders, that numeric settings are numbers in range, and that origin lists
+    contain no wildcard.
+  - A value compose fills in from the environment (C($VAR), C(${VAR})) is checked as written; a variable named without
+    C(=) is not set by the file. A file compose cannot read (a quote that is never closed) fails, naming the line.
   - Only variable names and the rule each one broke are returned; values never leave the host, not even in a failure.
   - Implements the checklist's "Environment Variables gesetzt" (DATABASE_URL, REDIS_URL, MINIO_ENDPOINT, SECRET_KEY
     strong with 32+ characters, JWT_SECRET_KEY, CORS_ORIGINS, GPU_MEMORY_LIMIT_GB=13.6).
@@ -110,25 +113,7 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-
-def parse_dotenv(text: str) -> dict[str, str]:
-    """KEY=value lines as docker compose's env_file reads them (no interpolation)."""
-    values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        key = key.strip()
-        if key.startswith("export "):
-            key = key[len("export ") :].strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key] = value
-    return values
+from ansible_collections.ablage.ops.plugins.module_utils._dotenv import DotenvError, read_assigned
 
 
 class EnvRules:
@@ -244,7 +229,7 @@ def main() -> None:
     )
     try:
         with open(module.params["path"], encoding="utf-8") as handle:
-            values = parse_dotenv(handle.read())
+            text = handle.read()
     except OSError as exc:
         module.fail_json(
             msg=f"Cannot read {module.params['path']}: {exc.strerror}. "
@@ -253,6 +238,11 @@ def main() -> None:
             problems=[],
             checked=[],
         )
+    try:
+        values = read_assigned(text)
+    except DotenvError as exc:
+        # The message names the key and line, never a value.
+        module.fail_json(msg=f"{module.params['path']}: {exc}", missing=[], problems=[str(exc)], checked=[])
     rules = EnvRules(module.params, values)
     rules.run()
     result: dict[str, t.Any] = {

@@ -52,6 +52,88 @@ def test_set_variable_keeps_every_other_line() -> None:
     assert set_variable("export V=1\r\n", "V", "2") == "export V=2\r\n"
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # The same as before the env file was read by _dotenv.
+        ("V=1.0 # c\n", "1.0"),
+        ("  export   V = 1.0\n", "1.0"),
+        ("V=1.0\r\n", "1.0"),
+        ("V='1.0'\r\n", "1.0"),
+        ("V=a=b\n", "a=b"),
+        ("V=1\nV=2\n", "2"),
+        ("V=\n", ""),
+        ("V='${X}'\n", "${X}"),
+        ("V\n", None),
+        ("#V=1\n", None),
+        # Read as compose reads it now (before: the quotes kept, escapes and '$$' left as written, lines of a
+        # quoted value taken for assignments, 'V:' and a BOM not seen, '\t#' taken for a comment).
+        ("V='1.0' # c\n", "1.0"),
+        ('V="1.0" # c\n', "1.0"),
+        ("V='1.0'#c\n", "1.0"),
+        ('V="a\\"b\\nc"\n', 'a"b\nc'),
+        ("V=a$$b\n", "a$b"),
+        ("V: 1.0\n", "1.0"),
+        ("\ufeffV=1.0\n", "1.0"),
+        ("A='x\nV=9\n'\n", None),
+        ('V="multi\nline"\n', "multi\nline"),
+        ("V=1.0\t# c\n", "1.0\t# c"),
+        ("V=1\x0cV=3\n", "1\x0cV=3"),
+        # Left to the environment compose runs in: no value of the file's own.
+        ("V=${X}\n", None),
+        ('V="$X"\n', None),
+        ("V=1\nV\n", None),
+    ],
+)
+def test_read_variable_like_compose(text: str, value: str | None) -> None:
+    assert read_variable(text, "V") == value
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # The same as before.
+        ("", "V=2.0\n"),
+        ("A=1", "A=1\nV=2.0\n"),
+        ("V=1", "V=2.0\n"),
+        ("A=1\nV=1", "A=1\nV=2.0\n"),
+        ("V=1\nA=1", "V=2.0\nA=1"),
+        ("V=1\nA=x\nV=1\n# end\n", "V=1\nA=x\nV=2.0\n# end\n"),
+        ("  export V = '1.0'\r\nA=1\r\n", "  export V=2.0\r\nA=1\r\n"),
+        ("V=${X}\n", "V=2.0\n"),
+        # The inline comment stays now (it was dropped).
+        ("V=1.0 # pinned\n", "V=2.0 # pinned\n"),
+        ("V='1.0' # pinned\nA=1\n", "V=2.0 # pinned\nA=1\n"),
+        # The line compose reads is rewritten now (before: a second line appended, or a line inside a quoted
+        # value rewritten, or only the first line of a value over several lines).
+        ("V: 1.0\n", "V=2.0\n"),
+        ("V\n", "V=2.0\n"),
+        ("V=1\nV\n", "V=1\nV=2.0\n"),
+        ("\ufeffV=1.0\n", "\ufeffV=2.0\n"),
+        ("A='x\nV=9\n'\n", "A='x\nV=9\n'\nV=2.0\n"),
+        ('V="multi\nline"\nA=1\n', "V=2.0\nA=1\n"),
+    ],
+)
+def test_set_variable_rewrites_what_compose_reads(text: str, expected: str) -> None:
+    assert set_variable(text, "V", "2.0") == expected
+    assert read_variable(expected, "V") == "2.0"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("A=1\nV='1.0\n", "line 2: the quoted value of V has no closing quote"),
+        ('V="1" "2"\n', "line 1: text follows the closing quote of V"),
+    ],
+)
+def test_unreadable_env_file_is_refused(text: str, message: str) -> None:
+    # compose fails on these files too; before, a value was guessed and the line replaced.
+    with pytest.raises(ReleaseError, match=message):
+        read_variable(text, "V")
+    with pytest.raises(ReleaseError, match=message):
+        set_variable(text, "V", "2.0")
+
+
 def test_images_of_resolved_config() -> None:
     config = {"services": {"api": {"image": "r/ocrdesk/server:1.1.0"}, "ocr": {"image": "r/ocrdesk/server:1.1.0"}}}
     assert images_of(config, ["api", "ocr"]) == {"api": "r/ocrdesk/server:1.1.0", "ocr": "r/ocrdesk/server:1.1.0"}

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typing as t
 
+import pytest
+
+from ansible_collections.ablage.ops.plugins.module_utils import _dotenv
 from ansible_collections.ablage.ops.plugins.modules import env_file_check
 
 STRONG = "Zq8#vL2m!Rt5@Xw9$Kp3^Nb7&Hd4*Fj6%"  # 33 characters, many distinct
@@ -67,6 +70,60 @@ def test_missing_file_names_the_fix(tmp_path: t.Any, run_module: t.Any) -> None:
     assert res["failed"] and "Create the file on the host" in res["msg"]
 
 
-def test_parse_dotenv_forms() -> None:
-    parsed = env_file_check.parse_dotenv("A=1\n#c\nexport B = 'x y'\nC=\"q\"\nD=v # note\nnoequals\n")
+def test_read_assigned_forms() -> None:
+    parsed = _dotenv.read_assigned("A=1\n#c\nexport B = 'x y'\nC=\"q\"\nD=v # note\nnoequals\n")
     assert parsed == {"A": "1", "B": "x y", "C": "q", "D": "v"}
+
+
+@pytest.mark.parametrize(
+    ("body", "values"),
+    [
+        # Read as compose reads them (the old split-on-'=' parser kept the quotes or broke the value up).
+        ("A='x y' # note\n", {"A": "x y"}),
+        ('A="x" # note\n', {"A": "x"}),
+        ("A='x'#note\n", {"A": "x"}),
+        ('A="a\\"b\\\\c\\nd"\n', {"A": 'a"b\\c\nd'}),
+        ("A='it\\'s'\n", {"A": "it's"}),
+        ("A=pa$$word\n", {"A": "pa$word"}),
+        ('A="\\$HOME"\n', {"A": "$HOME"}),
+        ("A: yaml\n", {"A": "yaml"}),
+        ("\ufeffA=1\n", {"A": "1"}),
+        ("A='first\nB=inside\n'\n", {"A": "first\nB=inside\n"}),
+        ("A=1\x0cB=2\n", {"A": "1\x0cB=2"}),
+        # compose refuses a key with a blank in it; here it is no variable either (it was "MY KEY").
+        ("MY KEY=1\n", {}),
+        # Unchanged: what compose fills in from the environment is checked as written.
+        ("A=postgresql://u:${PW}@db/x\n", {"A": "postgresql://u:${PW}@db/x"}),
+        ('A="$PW"\n', {"A": "$PW"}),
+        ("A=1\nA\n", {"A": "1"}),
+        ("A\n", {}),
+        ("A=1\t# not a comment\n", {"A": "1\t# not a comment"}),
+        ("A=x=y\r\nB = 'z'\r\n", {"A": "x=y", "B": "z"}),
+        ("A=1\nA=2\n", {"A": "2"}),
+        ("A=\n", {"A": ""}),
+    ],
+)
+def test_reads_like_compose(body: str, values: dict[str, str]) -> None:
+    assert _dotenv.read_assigned(body) == values
+
+
+def test_values_from_the_environment_count_as_set(tmp_path: t.Any, run_module: t.Any) -> None:
+    body = GOOD.replace("DATABASE_URL=postgresql://ablage:pw@db:5432/ablage", "DATABASE_URL=postgresql://a:${PW}@db/a")
+    res = run_module(env_file_check.main, {"path": write_env(tmp_path, body)})
+    assert not res.get("failed"), res
+    assert "DATABASE_URL" in res["variables"]
+
+
+def test_quoted_value_with_comment_is_unquoted(tmp_path: t.Any, run_module: t.Any) -> None:
+    # The old parser kept the quotes here (41 characters with them); compose reads the 40 between.
+    body = GOOD.replace(f"SECRET_KEY='{STRONG}'", "SECRET_KEY='" + "Ab1" * 13 + "x' # rotated")
+    res = run_module(env_file_check.main, {"path": write_env(tmp_path, body), "min_secret_length": 41})
+    assert res["failed"]
+    assert "SECRET_KEY has 40 characters; it needs at least 41" in " ".join(res["problems"])
+
+
+def test_file_compose_cannot_read_fails_without_value(tmp_path: t.Any, run_module: t.Any) -> None:
+    body = GOOD.replace(f"SECRET_KEY='{STRONG}'", f"SECRET_KEY='{STRONG}")
+    res = run_module(env_file_check.main, {"path": write_env(tmp_path, body)})
+    assert res["failed"] and "line 5: the quoted value of SECRET_KEY has no closing quote" in res["msg"]
+    assert STRONG not in res["_raw"] and STRONG[::-1] not in res["_raw"]
