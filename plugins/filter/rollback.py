@@ -26,7 +26,8 @@ USERS_SERVED = ("serving", "done")
 METHODS = ("auto", "restore", "downgrade")
 
 
-def _nothing(reason: str, state: Dict) -> Dict:
+def nothing_to_undo(reason: str, state: Dict) -> Dict:
+    """A plan that undoes nothing; also the skeleton of rollback_release_plan's plans."""
     return {
         "undo": False,
         "reason": reason,
@@ -66,19 +67,19 @@ def rollback_plan(state: Dict, broken_lock: Dict | None = None, method: str = "a
     if broken_lock and not broken_lock.get("unreadable") and broken_lock.get("version") != "rollback":
         dead_run = str(broken_lock.get("run_id") or "")
         if dead_run and dead_run != str(state.get("run_id") or ""):
-            return _nothing(
+            return nothing_to_undo(
                 f"the run that held the lock ({dead_run}) ended before it recorded anything, so it changed nothing",
                 state,
             )
     if broken_lock and broken_lock.get("unreadable"):
         # The lock is written before a run's first record: a run that left it unreadable recorded nothing.
-        return _nothing("the unreadable lock was left by a run that died before it recorded anything", state)
+        return nothing_to_undo("the unreadable lock was left by a run that died before it recorded anything", state)
     if phase == "rolled_back" and state.get("current_version") == state.get("previous_version"):
-        return _nothing(
+        return nothing_to_undo(
             f"already rolled back to {state.get('previous_version')} at {state.get('rolled_back_at', '?')}", state
         )
     if phase == "failed":
-        return _nothing("the last deploy failed before it changed anything", state)
+        return nothing_to_undo("the last deploy failed before it changed anything", state)
     previous = version or state.get("previous_version") or ""
     if not previous:
         raise AnsibleFilterError(
@@ -89,7 +90,9 @@ def rollback_plan(state: Dict, broken_lock: Dict | None = None, method: str = "a
     switched = bool(state.get("maintenance_enabled_by_deploy") or state.get("maintenance_switching"))
     if phase in ("", "locked"):
         pointed = bool(state.get("release_pointed"))
-        plan = _nothing("the deploy ended before maintenance went on; the running containers were never touched", state)
+        plan = nothing_to_undo(
+            "the deploy ended before maintenance went on; the running containers were never touched", state
+        )
         plan.update(
             undo=pointed or switched,
             version=previous,

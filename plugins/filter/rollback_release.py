@@ -18,9 +18,10 @@ import typing as t
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.ablage.ops.plugins.filter.rollback import METHODS, nothing_to_undo
+
 Dict = t.Dict[str, t.Any]
 
-METHODS = ("auto", "restore", "downgrade")
 FINISHED = ("", "done", "rolled_back", "failed")
 
 
@@ -149,21 +150,7 @@ def rollback_release_plan(state: Dict, version: str, facts: Dict, method: str = 
     facts = read_facts(facts)
     phase = state.get("phase") or ""
     running = state.get("current_version") or ""
-    plan: Dict = {
-        "undo": False,
-        "version": version,
-        "from_version": running,
-        "point_back": False,
-        "stop": False,
-        "start": False,
-        "maintenance_on": False,
-        "users_backup": False,
-        "database": "untouched",
-        "revision": None,
-        "backup": None,
-        "maintenance_off": False,
-        "refuse": None,
-    }
+    plan: Dict = {**nothing_to_undo("", state), "version": version, "from_version": running}
     if phase not in FINISHED:
         return {
             **plan,
