@@ -147,6 +147,50 @@ def split_by_revision(sql: str) -> list[tuple[str | None, str]]:
     return [(rev, "".join(lines)) for rev, lines in chunks if "".join(lines).strip()]
 
 
+@dataclasses.dataclass
+class Statement:
+    """One top-level statement of the SQL, or one revision's chunk that PostgreSQL's parser rejects (``node`` None).
+
+    ``start`` and ``end`` are offsets into the whole SQL, so findings of other tools that report a position
+    (squawk: line and column) can be mapped back to the statement and its revision.
+    """
+
+    revision: str | None
+    text: str
+    node: t.Any
+    start: int
+    end: int
+    error: str = ""
+
+
+def parse_statements(sql: str, revision: str | None = None) -> list[Statement]:
+    """Parse ``sql`` revision by revision (see split_by_revision); a chunk the parser rejects is one Statement.
+
+    One parser error loses only its own revision's statements: the other revisions are still parsed.
+    ``revision`` names the statements before the first ``-- Running`` marker.
+    Raises RuntimeError when pglast is missing (callers check HAS_PGLAST first).
+    """
+    if not HAS_PGLAST:
+        raise RuntimeError("pglast is required to analyse SQL")
+    statements: list[Statement] = []
+    pos = 0
+    for chunk_revision, chunk in split_by_revision(sql):
+        base = sql.find(chunk, pos)  # chunks are consecutive slices of sql, so this finds the one just split off
+        pos = base + len(chunk)
+        rev = chunk_revision if chunk_revision is not None else revision
+        try:
+            parsed = pglast.parse_sql(chunk)
+        except pglast.parser.ParseError as exc:
+            statements.append(Statement(rev, chunk.strip(), None, base, base + len(chunk), str(exc)))
+            continue
+        for raw in parsed:
+            location = raw.stmt_location or 0
+            length = raw.stmt_len or (len(chunk) - location)
+            text = chunk[location : location + length].strip()
+            statements.append(Statement(rev, text, raw.stmt, base + location, base + location + length))
+    return statements
+
+
 class _Analyzer:
     def __init__(self, row_probe: RowProbe | None) -> None:
         self.row_probe = row_probe
@@ -271,25 +315,18 @@ def analyze_sql(sql: str, row_probe: RowProbe | None = None, revision: str | Non
         raise RuntimeError("pglast is required to analyse SQL")
     analyzer = _Analyzer(row_probe)
     findings: list[Finding] = []
-    for chunk_revision, chunk in split_by_revision(sql):
-        rev = chunk_revision if chunk_revision is not None else revision
-        try:
-            statements = pglast.parse_sql(chunk)
-        except pglast.parser.ParseError as exc:
+    for stmt in parse_statements(sql, revision):
+        if stmt.node is None:
             findings.append(
                 Finding(
                     kind="unparseable",
-                    statement=chunk.strip(),
-                    revision=rev,
-                    reason=f"PostgreSQL's parser rejects this SQL ({exc}); it cannot be checked",
+                    statement=stmt.text,
+                    revision=stmt.revision,
+                    reason=f"PostgreSQL's parser rejects this SQL ({stmt.error}); it cannot be checked",
                 )
             )
             continue
-        for raw in statements:
-            location = raw.stmt_location or 0
-            length = raw.stmt_len or (len(chunk) - location)
-            text = chunk[location : location + length].strip()
-            findings.extend(analyzer.analyze_statement(raw.stmt, text, rev))
+        findings.extend(analyzer.analyze_statement(stmt.node, stmt.text, stmt.revision))
     return findings
 
 

@@ -27,6 +27,12 @@ description:
     V([docker, compose, run, --rm, -T, backend, alembic]).
   - The current revision is read from the version table with psycopg2 when O(database_url) is given (also needed to
     know whether a table has rows for C(SET NOT NULL)); otherwise from C(alembic current).
+  - In check mode, RV(online) says whether the pending SQL may run while the old release keeps serving (a
+    zero-downtime deploy) - only when every statement is additive (an "expand" step such as C(CREATE TABLE), a nullable
+    C(ADD COLUMN) or one with a constant default, C(CREATE INDEX CONCURRENTLY), C(ADD CONSTRAINT ... NOT VALID)).
+    Renames, drops, table rewrites, long locks, whole-table data changes, C(DO) blocks and revisions without offline
+    SQL keep the maintenance window, and RV(online.reason) names the first such statement, its revision and what to
+    write instead. When a C(squawk) binary is on the PATH, its findings are added (style-only rules left out).
   - Alembic calls that do not wait for each other run at the same time (behind C(docker compose run), each is a
     container start). With O(database_url), the offline SQL up to O(revision) is rendered while C(alembic history)
     reads the revision graph, so a check-mode preview needs one wave of Alembic calls and an upgrade two. That early
@@ -38,13 +44,15 @@ requirements:
   - Alembic in the environment that O(command) runs (not in the module's Python)
   - pglast on the managed host, for the SQL analysis
   - psycopg2 on the managed host, when O(database_url) is set
+  - squawk (optional, the PostgreSQL migration linter) on the managed host's PATH, to add its findings to RV(online)
 extends_documentation_fragment:
   - ablage.ops._attributes
 attributes:
   check_mode:
     support: full
     details:
-      - Returns the pending revisions and their offline SQL, and the destructive findings; applies nothing. It fails
+      - Returns the pending revisions and their offline SQL, the destructive findings, and whether the SQL can run
+        online (RV(online)); applies nothing. It fails
         exactly when the real run would refuse to migrate.
   diff_mode:
     support: full
@@ -293,6 +301,69 @@ offline_sql_failures:
   type: list
   elements: dict
   sample: [{revision: "0002", reason: "AttributeError: 'NoneType' object has no attribute 'fetchall'"}]
+online:
+  description:
+    - Whether the pending SQL can run while the old release keeps serving (zero-downtime deploy), and why not.
+    - Computed from the same offline SQL as RV(destructive); with O(action=downgrade), for the downgrade's SQL.
+  returned: in check mode, except with O(action=status) and O(action=heads)
+  type: dict
+  contains:
+    mode:
+      description:
+        - V(online) when nothing is pending or every pending statement is additive and takes no long lock,
+          V(maintenance) otherwise (also when a revision cannot be rendered as offline SQL).
+      type: str
+      returned: always
+      choices: [online, maintenance]
+    reason:
+      description: One sentence for the pre-flight report; for V(maintenance), the first blocking statement, its
+        revision and what to do instead, then the next ones.
+      type: str
+      returned: always
+    blockers:
+      description: Each statement that keeps the maintenance window, in SQL order (empty for V(online)).
+      type: list
+      elements: dict
+      returned: always
+      contains:
+        kind:
+          description:
+            - For example C(create_index_not_concurrently), C(rename_column), C(add_column_volatile_default),
+              C(set_not_null), every kind of RV(destructive), C(offline_sql_unavailable), or C(squawk:<rule>) for a
+              squawk finding.
+          type: str
+          returned: always
+        statement:
+          description: The statement, whitespace collapsed and cut at 200 characters.
+          type: str
+          returned: always
+        table:
+          description: Table (C(schema.table) when qualified), null when none.
+          type: str
+          returned: always
+        column:
+          description: Column, null when none.
+          type: str
+          returned: always
+        revision:
+          description: Revision whose SQL holds it, null when not known.
+          type: str
+          returned: always
+        reason:
+          description: Why it blocks an online deploy and what to write instead.
+          type: str
+          returned: always
+  sample:
+    mode: maintenance
+    reason: "CREATE INDEX without CONCURRENTLY on documents (revision 0007) locks writes while the index is built;
+      build it CONCURRENTLY in its own migration."
+    blockers:
+      - kind: create_index_not_concurrently
+        statement: CREATE INDEX ix_documents_title ON documents (title)
+        table: documents
+        column: null
+        revision: "0007"
+        reason: locks writes while the index is built; build it CONCURRENTLY in its own migration
 output:
   description: Alembic's log of the migration run (its standard error and output).
   returned: when migrations ran
@@ -315,6 +386,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._alembic import (
     format_revisions,
     interrupted_step,
 )
+from ansible_collections.ablage.ops.plugins.module_utils._online_migration import classify_online
 from ansible_collections.ablage.ops.plugins.module_utils._postgres import (
     HAS_PSYCOPG2,
     PSYCOPG2_IMPORT_ERROR,
@@ -332,6 +404,12 @@ from ansible_collections.ablage.ops.plugins.module_utils._sql_safety import (
     analyze_sql,
     summarize,
 )
+
+
+def find_squawk(module: AnsibleModule) -> str | None:
+    """The squawk linter on the managed host's PATH, if installed: optional, it adds findings to ``online``."""
+    path = module.get_bin_path("squawk")
+    return str(path) if path else None
 
 
 def alembic_importable() -> bool:
@@ -568,6 +646,8 @@ class AlembicMigrateManager:
             offline_sql_failures=[],
         )
         if self.action == "status" or not pending:
+            if self.action != "status" and self.module.check_mode:
+                self.result["online"] = classify_online("").as_dict()
             return
         if not HAS_PGLAST:
             self.module.fail_json(
@@ -586,6 +666,8 @@ class AlembicMigrateManager:
                 },
                 {"before": "", "after": self.result["sql"], "after_header": f"offline SQL of {self.action}"},
             ]
+        if self.module.check_mode:
+            self.result["online"] = self.online()
         self.refuse_unless_allowed()
         self.result["changed"] = True
         if self.module.check_mode:
@@ -598,6 +680,29 @@ class AlembicMigrateManager:
                 f"alembic {self.action} finished, but the database is at {format_revisions(after) or 'base'} "
                 f"instead of {format_revisions(target) or 'base'}: check env.py (transaction handling) and the output"
             )
+
+    def online(self) -> dict[str, t.Any]:
+        """Whether the rendered SQL can run while the old release serves (see _online_migration)."""
+        try:
+            verdict = classify_online(
+                self.result["sql"],
+                squawk=find_squawk(self.module),
+                runner=self._run_with_input,
+                version_table=self.params["version_table"],
+                version_table_schema=self.params["version_table_schema"],
+                unrendered=self.result["offline_sql_failures"],
+            )
+        except Exception as exc:  # a classifier bug must not fail the preview: it only costs the online mode
+            return {
+                "mode": "maintenance",
+                "reason": f"The SQL could not be classified ({type(exc).__name__}: {exc}): keep the maintenance window.",
+                "blockers": [],
+            }
+        return verdict.as_dict()
+
+    def _run_with_input(self, argv: list[str], data: str) -> tuple[int, str, str]:
+        rc, out, err = self.module.run_command(argv, data=data, binary_data=True)
+        return int(rc), str(out), str(err)
 
     def refuse_unless_allowed(self) -> None:
         if self.params["allow_destructive"] or self.params["from_revision"]:

@@ -49,6 +49,9 @@ class FakeAlembic:
         self.history_waits_for_render = False
         self.render_started = threading.Event()
         self.history_saw_render: bool | None = None
+        # What a squawk binary answers (rc, JSON, stderr), and the SQL it was given on stdin.
+        self.squawk_answer: tuple[int, str, str] = (0, "[]", "")
+        self.squawk_inputs: list[str] = []
 
     def history(self) -> str:
         entries = []
@@ -91,6 +94,9 @@ class FakeAlembic:
 
     def run_command(self, argv: list[str], **kwargs: t.Any) -> tuple[int, str, str]:
         """Stands in for AnsibleModule.run_command (a bound method set on the class is not re-bound)."""
+        if argv[0].endswith("squawk"):
+            self.squawk_inputs.append(kwargs["data"])
+            return self.squawk_answer
         self.calls.append(argv)
         self.envs.append(dict(kwargs.get("environ_update") or {}))
         args = argv[argv.index("alembic") + 1 :] if "alembic" in argv else argv[1:]
@@ -141,6 +147,8 @@ class FakeAlembic:
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeAlembic:
     alembic = FakeAlembic()
     monkeypatch.setattr(AnsibleModule, "run_command", alembic.run_command)
+    # Whether squawk is installed here must not change the results; test_online_preview_adds_squawk sets one.
+    monkeypatch.setattr(alembic_migrate, "find_squawk", lambda module: None)
     return alembic
 
 
@@ -155,6 +163,7 @@ def test_nothing_to_do_is_not_changed(run_module: Run, fake: FakeAlembic) -> Non
     assert (result["current_before"], result["current_after"], result["head"]) == ("0005", "0005", "0005")
     assert result["pending"] == []
     assert "sql" not in result
+    assert "online" not in result, "online is part of the check-mode preview only"
     assert sorted(c[3:] for c in fake.calls) == [["current"], ["history", "--verbose"]]
 
 
@@ -176,6 +185,61 @@ def test_check_mode_previews_safe_sql(run_module: Run, fake: FakeAlembic) -> Non
     }
     assert fake.current == "0004"
     assert not any(c[-1] == "0005" for c in fake.calls), "check mode must not migrate"
+    # documents exists since 0001: its index built without CONCURRENTLY locks writes.
+    assert result["online"] == {
+        "mode": "maintenance",
+        "reason": "CREATE INDEX without CONCURRENTLY on documents (revision 0005) locks writes while the index is "
+        "built; build it CONCURRENTLY in its own migration.",
+        "blockers": [
+            {
+                "kind": "create_index_not_concurrently",
+                "statement": "CREATE INDEX ix ON documents (id)",
+                "table": "documents",
+                "column": None,
+                "revision": "0005",
+                "reason": "locks writes while the index is built; build it CONCURRENTLY in its own migration",
+            }
+        ],
+    }
+
+
+def test_online_preview_of_expand_only_and_nothing_pending(run_module: Run, fake: FakeAlembic) -> None:
+    fresh = run_module(alembic_migrate.main, dict(BASE, revision="0001"), check_mode=True)
+    assert fresh.rc == 0, fresh.get("msg")
+    assert fresh["online"]["mode"] == "online"
+    assert fresh["online"]["blockers"] == []
+    assert fresh["online"]["reason"].startswith("All 2 pending statement(s) of revision(s) 0001 only add")
+    fake.current = "0005"
+    nothing = run_module(alembic_migrate.main, BASE, check_mode=True)
+    assert nothing["pending"] == []
+    assert nothing["online"]["mode"] == "online"
+    assert nothing["online"]["reason"].startswith("Nothing is pending")
+    status = run_module(alembic_migrate.main, dict(BASE, action="status"), check_mode=True)
+    assert "online" not in status
+
+
+def test_online_preview_adds_squawk(run_module: Run, fake: FakeAlembic, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(alembic_migrate, "find_squawk", lambda module: "/usr/local/bin/squawk")
+    fake.current = None
+    # 0-based line 3 of the rendered SQL is the CREATE TABLE users of revision 0001.
+    fake.squawk_answer = (
+        1,
+        (
+            '[{"file": "migration.sql", "line": 3, "column": 0, "level": "Warning", "message": "Tables need a schema.",'
+            ' "help": null, "rule_name": "require-table-schema", "column_end": 5, "line_end": 3},'
+            ' {"file": "migration.sql", "line": 3, "column": 20, "level": "Warning", "message": "Use text.",'
+            ' "help": null, "rule_name": "prefer-text-field", "column_end": 25, "line_end": 3}]'
+        ),
+        "",
+    )
+    result = run_module(alembic_migrate.main, dict(BASE, revision="0001"), check_mode=True)
+    assert result.rc == 0, result.get("msg")
+    assert fake.squawk_inputs == [result["sql"]]
+    assert result["online"]["mode"] == "maintenance"
+    assert [(b["kind"], b["table"], b["revision"]) for b in result["online"]["blockers"]] == [
+        ("squawk:require-table-schema", "users", "0001")
+    ]
+    assert result["destructive"] == [], "squawk adds to online only"
 
 
 def test_destructive_sql_is_refused_then_allowed(run_module: Run, fake: FakeAlembic) -> None:
@@ -212,6 +276,18 @@ def test_unrenderable_revision_is_located_and_the_rest_still_checked(run_module:
         ("drop_column", "0004"),
     ]
     assert "-- revision 0002: offline SQL not available" in result["sql"]
+    online = result["online"]
+    assert online["mode"] == "maintenance"
+    assert [(b["kind"], b["revision"]) for b in online["blockers"]] == [
+        ("offline_sql_unavailable", "0002"),
+        ("set_not_null", "0003"),
+        ("drop_column", "0004"),
+        ("create_index_not_concurrently", "0005"),
+    ]
+    assert online["reason"].startswith(
+        "a migration that cannot be rendered as offline SQL (AttributeError: 'NoneType' object has no attribute "
+        "'fetchall') (revision 0002) cannot be checked"
+    )
     # One range render that stopped at 0002, one from 0002 on: not one call per revision.
     renders = [c for c in fake.calls if c[-1] == "--sql"]
     assert [c[-2] for c in renders] == ["0001:0005", "0002:0005"]
@@ -236,6 +312,9 @@ def test_downgrade(run_module: Run, fake: FakeAlembic) -> None:
     assert preview["pending"] == ["0005", "0004"]
     assert preview["target"] == "0003"
     assert "DROP INDEX ix" in preview["sql"]
+    assert [(b["kind"], b["revision"]) for b in preview["online"]["blockers"]] == [
+        ("drop_index_not_concurrently", "0005")
+    ]
     done = run_module(alembic_migrate.main, dict(BASE, action="downgrade", revision="0001", allow_destructive=True))
     assert done.rc == 0, done.get("msg")
     assert done["pending"] == ["0005", "0004", "0003", "0002"]
