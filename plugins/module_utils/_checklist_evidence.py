@@ -112,6 +112,15 @@ def health_text(health: t.Any) -> str:
     return join_known(parts, "; ") or msg(health) or "the health probe recorded no results"
 
 
+def ready_after(ready: t.Any) -> str:
+    """How long after the start the slowest health endpoint answered, as a clause; blank when not recorded."""
+    waits = [known(probe.get("elapsed_s")) for probe in get(ready, "results", default=[])]
+    waits = [w for w in waits if w is not None]
+    if not waits or failed(ready):
+        return ""
+    return f", every health endpoint answered {max(waits)} s later (polled, no fixed wait)"
+
+
 def smoke_evidence(step: Dict) -> str:
     """What a smoke step that ran recorded; without a record, whether it passed is still known."""
     recorded = known(step.get("evidence"))

@@ -42,6 +42,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._checklist_evidence imp
     health_text,
     image_digests,
     pg_backup_text,
+    ready_after,
     restore_text,
     revisions,
     smoke_evidence,
@@ -428,13 +429,16 @@ class ChecklistBuilder:
         if self.check_mode:
             alembic = alembic_step(rev_from, get(migration, "head"), f"planned, pending {pending}", "head revision")
         else:
-            alembic = alembic_step(rev_from, rev_to, f"applied {pending}", "revision after the migration")
+            reviewed = (
+                " as reviewed before the window" if get(migration, "reviewed_used", "used", default=False) else ""
+            )
+            alembic = alembic_step(rev_from, rev_to, f"applied {pending}{reviewed}", "revision after the migration")
         parts = [f"pulled {', '.join(digests)}" if digests else None, alembic]
         if failed(migration):
             parts.append(failed_with("migration FAILED", migration))
         started_at = self.state.get("started_services_at")
         if started_at and not self.check_mode and self.state.get("current_version") == self.ev.get("version_to"):
-            parts.append(f"services started at {started_at}")
+            parts.append(f"services started at {started_at}{ready_after(self.r('deploy', 'ready'))}")
         return join_known(parts, "; ")
 
     def health_item(self) -> None:

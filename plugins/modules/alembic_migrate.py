@@ -88,6 +88,18 @@ options:
       - RV(pending) lists those revisions, oldest first; empty when the database is at O(from_revision). Mutually
         exclusive with O(revision). Findings are reported, never refused (nothing is applied).
     type: str
+  reviewed:
+    description:
+      - The registered result of a check-mode run of this same call (same O(action), O(revision), O(command) and
+        images), made earlier in the play. When the database is still at that run's RV(current_before) (read with
+        SQL, so O(database_url) is required), the migration is applied without reading the revision history and
+        rendering the SQL again, and its SQL, RV(destructive) findings and RV(pending) revisions are the reviewed
+        ones - one Alembic call instead of two waves inside a maintenance window.
+      - When the database moved since (or the result is not a check-mode result of an upgrade or downgrade to one
+        revision), everything is read and rendered again, as without this option; RV(reviewed_used) tells which.
+      - Pass it only when the images O(command) runs did not change between the two calls (a deploy pulls them
+        before it reviews).
+    type: dict
   allow_destructive:
     description:
       - Apply migrations even when their SQL has destructive statements, or when a revision cannot be rendered as
@@ -301,6 +313,21 @@ offline_sql_failures:
   type: list
   elements: dict
   sample: [{revision: "0002", reason: "AttributeError: 'NoneType' object has no attribute 'fetchall'"}]
+reviewed_used:
+  description:
+    - Whether the SQL of O(reviewed) was applied without rendering it again, and if not, why.
+  returned: when O(reviewed) is set
+  type: dict
+  contains:
+    used:
+      description: V(true) when the reviewed SQL was used.
+      type: bool
+      returned: always
+    reason:
+      description: Why it was not used (empty when it was).
+      type: str
+      returned: always
+  sample: {used: false, reason: "the database moved from 0001 to 0002 since the review"}
 online:
   description:
     - Whether the pending SQL can run while the old release keeps serving (zero-downtime deploy), and why not.
@@ -621,6 +648,8 @@ class AlembicMigrateManager:
             heads = self.cli.graph().heads
             self.result.update(head=format_revisions(heads), heads=list(heads))
             return
+        if self.params["reviewed"] is not None and self.apply_reviewed():
+            return
         graph, current = self.graph_and_current()
         in_database = current
         if self.params["from_revision"]:
@@ -680,6 +709,62 @@ class AlembicMigrateManager:
                 f"alembic {self.action} finished, but the database is at {format_revisions(after) or 'base'} "
                 f"instead of {format_revisions(target) or 'base'}: check env.py (transaction handling) and the output"
             )
+
+    # Fields of a check-mode result that the reviewed path takes over as they are.
+    REVIEWED_FIELDS = ("head", "heads", "target", "pending", "sql", "destructive", "online")
+    REVIEWED_SQL_FIELDS = ("offline_sql_available", "offline_sql_reason", "offline_sql_failures")
+
+    def reviewed_problem(self, reviewed: dict[str, t.Any], current: tuple[str, ...]) -> str:
+        """Why the reviewed result cannot stand for this run ("" when it can)."""
+        if not self.params["database_url"]:
+            return "database_url is not set, so the revision cannot be read without Alembic"
+        if self.params["from_revision"] or self.action not in ("upgrade", "downgrade"):
+            return f"a reviewed result is only used for an upgrade or downgrade, not {self.action}"
+        if reviewed.get("action") != self.action or "sql" not in reviewed or "current_before" not in reviewed:
+            return f"it is not the check-mode result of an {self.action} (no action, sql or current_before)"
+        target = [r for r in str(reviewed.get("target") or "").split(",") if r.strip()]
+        if len(target) > 1:
+            return "it migrates to several heads; those are resolved with the revision history"
+        before = str(reviewed.get("current_before") or "")
+        if before != (format_revisions(current) or ""):
+            return (
+                f"the database moved from {before or 'base'} to {format_revisions(current) or 'base'} since the review"
+            )
+        return ""
+
+    def apply_reviewed(self) -> bool:
+        """Apply the SQL reviewed in check mode with one Alembic call, when the database did not move since.
+
+        Inside a maintenance window each Alembic wave is a container start; the review already read the history and
+        rendered the SQL with the same images, and the revision is read with SQL here, so only the upgrade itself
+        is left. Returns False (and records why) when the full path has to run instead.
+        """
+        reviewed: dict[str, t.Any] = self.params["reviewed"]
+        current = self.version_table() if self.params["database_url"] else ()
+        problem = self.reviewed_problem(reviewed, current)
+        self.result["reviewed_used"] = {"used": not problem, "reason": problem}
+        if problem:
+            return False
+        self.result.update({k: reviewed[k] for k in self.REVIEWED_FIELDS if k in reviewed})
+        self.result.update({k: reviewed.get(k, d) for k, d in zip(self.REVIEWED_SQL_FIELDS, (True, "", []))})
+        target = tuple(r.strip() for r in str(reviewed.get("target") or "").split(",") if r.strip())
+        self.result.update(current_before=format_revisions(current), current_after=format_revisions(current))
+        if not self.result.get("pending"):
+            return True
+        self.refuse_unless_allowed()
+        self.result["changed"] = True
+        if self.module.check_mode:
+            return True
+        self.result["output"] = self.cli.migrate(self.action, target[0] if target else "base")
+        after = self.version_table()
+        self.result["current_after"] = format_revisions(after)
+        if set(after) != set(target):
+            raise AlembicError(
+                f"alembic {self.action} finished, but the database is at {format_revisions(after) or 'base'} "
+                f"instead of {format_revisions(target) or 'base'}, the target of the reviewed SQL: the images may "
+                "have changed since the review; check the output"
+            )
+        return True
 
     def online(self) -> dict[str, t.Any]:
         """Whether the rendered SQL can run while the old release serves (see _online_migration)."""
@@ -747,6 +832,7 @@ def main() -> None:
             "action": {"type": "str", "choices": ["upgrade", "downgrade", "status", "heads"], "default": "upgrade"},
             "revision": {"type": "str"},
             "from_revision": {"type": "str"},
+            "reviewed": {"type": "dict"},
             "allow_destructive": {"type": "bool", "default": False},
             "config": {"type": "path"},
             "command": {"type": "list", "elements": "str"},

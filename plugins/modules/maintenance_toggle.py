@@ -125,9 +125,9 @@ options:
     default: 30.0
   verify_delay:
     description:
-      - Seconds between two verification requests.
+      - Seconds between two verification requests. Short, because inside a maintenance window every wait is outage.
     type: float
-    default: 1.0
+    default: 0.25
   kubeconfig:
     description:
       - O(method=ingress). Path of a kubeconfig file. Without it, C($KUBECONFIG) (a list of files, merged as kubectl
@@ -605,7 +605,7 @@ def main() -> None:
         "verify_path": {"type": "str", "default": "/api/v1/documents/"},
         "verify_token": {"type": "str", "no_log": True},
         "verify_timeout": {"type": "float", "default": 30.0},
-        "verify_delay": {"type": "float", "default": 1.0},
+        "verify_delay": {"type": "float", "default": 0.25},
         "kubeconfig": {"type": "path"},
         "kube_context": {"type": "str"},
         "kube_api_url": {"type": "str"},

@@ -268,3 +268,18 @@ def test_a_run_that_recorded_almost_nothing_shows_no_placeholder(check_mode: boo
         }
     )
     assert placeholders(report) == [], json.dumps(placeholders(report), indent=1)
+
+
+def test_deploy_says_when_the_release_answered_and_that_the_reviewed_sql_ran() -> None:
+    ready = {"results": [{"url": "/api/v1/health", "elapsed_s": 0.2}, {"url": "/complete", "elapsed_s": 0.71}]}
+    migration = dict(REGISTERED["deploy_migration"], reviewed_used={"used": True, "reason": ""})
+    registered = dict(REGISTERED, deploy_ready=ready, deploy_migration=migration)
+    state = {"current_version": "1.1.0", "started_services_at": "2026-01-01T10:00:20Z"}
+    item = by_id(report_with(registered, state=state))[("deployment", "deploy")]
+    assert "(applied ['0002'] as reviewed before the window)" in item["evidence"]
+    assert item["evidence"].endswith(
+        "services started at 2026-01-01T10:00:20Z, every health endpoint answered 0.71 s later (polled, no fixed wait)"
+    )
+    failed_ready = dict(registered, deploy_ready=dict(ready, failed=True))
+    item = by_id(report_with(failed_ready, state=state))[("deployment", "deploy")]
+    assert item["evidence"].endswith("services started at 2026-01-01T10:00:20Z")

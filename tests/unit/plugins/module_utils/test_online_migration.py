@@ -14,7 +14,7 @@ from ansible_collections.ablage.ops.plugins.module_utils._online_migration impor
     squawk_blockers,
 )
 
-Row = tuple[str, str | None, str | None, str | None]
+Row: t.TypeAlias = "tuple[str, str | None, str | None, str | None]"
 
 
 def one_revision(sql: str) -> str:

@@ -689,3 +689,82 @@ def test_from_revision_only_previews(run_module: Run, fake: FakeAlembic) -> None
     downgrade = run_module(alembic_migrate.main, dict(BASE, action="downgrade", revision="0001", from_revision="0003"))
     assert downgrade.get("failed")
     assert fake.calls == [] and fake.current == "0005"
+
+
+# ------------------------------------------------------- reviewed: the check-mode result applied in one call
+
+
+def review(run_module: Run, db: FakeAlembic, **extra: t.Any) -> t.Any:
+    preview = run_module(alembic_migrate.main, dict(BASE, database_url=URL, **extra), check_mode=True)
+    db.calls = []
+    return preview
+
+
+def test_reviewed_sql_is_applied_in_one_alembic_call(run_module: Run, db: FakeAlembic) -> None:
+    db.current = "0004"
+    preview = review(run_module, db)
+    assert preview.rc == 0 and preview["pending"] == ["0005"]
+    result = run_module(alembic_migrate.main, dict(BASE, database_url=URL, reviewed=dict(preview)))
+    assert result.rc == 0, result.get("msg")
+    assert [" ".join(c[-2:]) for c in db.calls] == ["upgrade 0005"], "no history, no render: only the upgrade"
+    assert result["reviewed_used"] == {"used": True, "reason": ""}
+    assert (result["current_before"], result["current_after"]) == ("0004", "0005")
+    assert result["sql"] == preview["sql"] and result["pending"] == ["0005"] and result["changed"] is True
+
+
+def test_reviewed_destructive_sql_is_still_refused(run_module: Run, db: FakeAlembic) -> None:
+    db.current = "0003"
+    preview = review(run_module, db, allow_destructive=True)
+    assert [f["kind"] for f in preview["destructive"]] == ["drop_column"]
+    result = run_module(alembic_migrate.main, dict(BASE, database_url=URL, reviewed=dict(preview)))
+    assert result.failed and "destructive" in result["msg"]
+    assert db.calls == [], "refused before any Alembic call"
+    assert db.current == "0003"
+    allowed = run_module(
+        alembic_migrate.main, dict(BASE, database_url=URL, reviewed=dict(preview), allow_destructive=True)
+    )
+    assert allowed.rc == 0 and db.current == "0005"
+
+
+def test_reviewed_is_not_used_when_the_database_moved(run_module: Run, db: FakeAlembic) -> None:
+    db.current = "0003"
+    preview = review(run_module, db, allow_destructive=True)
+    db.current = "0004"  # someone migrated between the review and the window
+    result = run_module(
+        alembic_migrate.main, dict(BASE, database_url=URL, reviewed=dict(preview), allow_destructive=True)
+    )
+    assert result.rc == 0, result.get("msg")
+    assert result["reviewed_used"] == {"used": False, "reason": "the database moved from 0003 to 0004 since the review"}
+    assert any(c[-1] == "--sql" for c in db.calls), "rendered again"
+    assert result["pending"] == ["0005"] and result["current_after"] == "0005"
+
+
+@pytest.mark.parametrize(
+    ("reviewed", "extra", "reason"),
+    [
+        ({"action": "downgrade", "sql": "", "current_before": "0004"}, {}, "not the check-mode result of an upgrade"),
+        ({"action": "upgrade", "current_before": "0004"}, {}, "no action, sql or current_before"),
+        ({"action": "upgrade", "sql": "", "current_before": "0004", "target": "a,b"}, {}, "several heads"),
+        ({"action": "upgrade", "sql": "", "current_before": "0004"}, {"database_url": None}, "database_url is not set"),
+    ],
+)
+def test_reviewed_falls_back_and_says_why(
+    run_module: Run, db: FakeAlembic, reviewed: dict[str, t.Any], extra: dict[str, t.Any], reason: str
+) -> None:
+    db.current = "0004"
+    args = dict(BASE, database_url=URL, reviewed=reviewed)
+    args.update({k: v for k, v in extra.items() if v is not None})
+    for key in [k for k, v in extra.items() if v is None]:
+        args.pop(key)
+    result = run_module(alembic_migrate.main, args)
+    assert result.rc == 0, result.get("msg")
+    assert result["reviewed_used"]["used"] is False and reason in result["reviewed_used"]["reason"]
+    assert result["current_after"] == "0005"
+
+
+def test_reviewed_target_not_reached_is_an_error(run_module: Run, db: FakeAlembic) -> None:
+    db.current = "0004"
+    preview = review(run_module, db)
+    db.migrate_ignored = True
+    result = run_module(alembic_migrate.main, dict(BASE, database_url=URL, reviewed=dict(preview)))
+    assert result.failed and "the target of the reviewed SQL" in result["msg"]
