@@ -524,8 +524,10 @@ class ChecklistBuilder:
     def prometheus_item(self) -> None:
         targets = self.r("verify", "prom_targets")
         alerts = self.r("verify", "prom_alerts")
-        active = get(targets, "json", "data", "activeTargets", default=[])
-        firing = [a for a in get(alerts, "json", "data", "alerts", default=[]) if a.get("state") == "firing"]
+        # health_probe results: each one URL's answer under results[0].json.
+        active = get(targets, "results", 0, "json", "data", "activeTargets", default=[])
+        answered = get(alerts, "results", 0, "json", "data", "alerts", default=[])
+        firing = [a for a in answered if a.get("state") == "firing"]
         if ran(targets):
             health = join_known(join_known((target_name(x), x.get("health")), " ") for x in active)
             evidence = (

@@ -391,8 +391,15 @@ CASES += [
     Fault(
         "migration-fails",
         "external part",
-        "a migration failing half-way (1.3.0-badmigration)",
+        "a migration failing half-way (1.3.0-badmigration, its SET NOT NULL approved)",
+        args=["-e", "ablage_version=1.3.0-badmigration", "-e", "deploy_allow_destructive_migration=true"],
+    ),
+    Fault(
+        "destructive-refused",
+        "bad input",
+        "a destructive migration not approved (1.3.0-badmigration): refused before maintenance",
         args=["-e", "ablage_version=1.3.0-badmigration"],
+        expect="untouched",
     ),
     Fault(
         "never-drains",

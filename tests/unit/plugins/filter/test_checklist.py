@@ -66,9 +66,9 @@ REGISTERED: dict[str, t.Any] = {
         "admin_panel": {"ran": True, "ok": True, "step": "admin panel", "evidence": "GET /admin answered 200"},
     },
     "verify_prom_targets": {
-        "json": {"data": {"activeTargets": [{"labels": {"job": "ablage-backend"}, "health": "up"}]}}
+        "results": [{"json": {"data": {"activeTargets": [{"labels": {"job": "ablage-backend"}, "health": "up"}]}}}]
     },
-    "verify_prom_alerts": {"json": {"data": {"alerts": []}}},
+    "verify_prom_alerts": {"results": [{"json": {"data": {"alerts": []}}}]},
     "verify_logs": {"stdout_lines": ["INFO started"]},
     "verify_gpu": {"device_count": 0},
     # no Grafana configured: the verify role's Grafana block was skipped

@@ -180,9 +180,17 @@ def test_probe_results_with_missing_fields() -> None:
         deploy_queue={"results": [{}]},
         verify_health={"results": [{"url": "http://h/api/v1/health", "ok": False}]},
         verify_prom_targets={
-            "json": {"data": {"activeTargets": [{"labels": {}, "health": "up", "scrapeUrl": "http://b:8000/metrics"}]}}
+            "results": [
+                {
+                    "json": {
+                        "data": {
+                            "activeTargets": [{"labels": {}, "health": "up", "scrapeUrl": "http://b:8000/metrics"}]
+                        }
+                    }
+                }
+            ]
         },
-        verify_prom_alerts={"json": {"data": {"alerts": [{"state": "firing", "labels": {}}]}}},
+        verify_prom_alerts={"results": [{"json": {"data": {"alerts": [{"state": "firing", "labels": {}}]}}}]},
         verify_smoke=dict(REGISTERED["verify_smoke"], login={"ran": True, "ok": True, "step": "login"}),
     )
     report = report_with(registered, latency_max_ms=None, notify={"configured": True, "ok": False, "status": None})
