@@ -434,3 +434,19 @@ def test_grafana_refused_token_names_the_variable() -> None:
 
 def test_grafana_in_check_mode_is_planned() -> None:
     assert grafana_item(grafana_probe(), check_mode=True)["status"] == "planned"
+
+
+def test_a_release_that_never_answers_fails_the_deploy_item() -> None:
+    """The deploy's readiness wait (roles/deploy/tasks/start.yml) is the start: its failure is the deploy item's."""
+    tasks = Path(__file__).resolve().parents[4] / "roles" / "deploy" / "tasks" / "start.yml"
+    start = next(
+        line.split("name: ", 1)[1]
+        for line in tasks.read_text().splitlines()
+        if line.startswith("- name: Deploy | Wait until")
+    )
+    report = checklist.checklist_report(
+        evidence(result="rolled_back", failure=f'"{start}": 3 of 5 URLs failed: status 503 not in [200]')
+    )
+    items = by_id(report)
+    assert items[("deployment", "deploy")]["status"] == "not_checked"
+    assert items[("deployment", "deploy")]["evidence"].startswith("FAILED here:")
