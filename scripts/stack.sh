@@ -274,13 +274,14 @@ cmd_images() {
   base_id="$(base_image_id)"
 
   local name hash
-  for name in postgres redis prometheus; do
+  for name in postgres redis prometheus haproxy; do
     hash="$(hash_inputs "$APP_DIR/docker/$name" .)-${base_id#sha256:}"
     hash="$(printf '%s' "$hash" | sha256sum | cut -c1-64)"
     case "$name" in
       postgres) ensure_image ablage/postgres 15 "$APP_DIR/docker/postgres" "$APP_DIR/docker/postgres/Dockerfile" "$hash" ;;
       redis) ensure_image ablage/redis 7 "$APP_DIR/docker/redis" "$APP_DIR/docker/redis/Dockerfile" "$hash" ;;
       prometheus) ensure_image ablage/prometheus 2 "$APP_DIR/docker/prometheus" "$APP_DIR/docker/prometheus/Dockerfile" "$hash" ;;
+      haproxy) ensure_image ablage/haproxy 2.6 "$APP_DIR/docker/haproxy" "$APP_DIR/docker/haproxy/Dockerfile" "$hash" ;;
     esac
   done
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible.errors import AnsibleFilterError
+
 
 def _repository(image: str) -> str:
     """``registry:5000/a/b:tag`` or ``a/b@sha256:..`` -> ``registry:5000/a/b``."""
@@ -117,11 +119,58 @@ def images_to_prune(
     return prune
 
 
+STRATEGIES = ("window", "zero_downtime", "auto")
+
+
+def deploy_mode(
+    review: t.Mapping[str, t.Any] | None, strategy: str, proxy_enabled: bool, hosts: int
+) -> dict[str, t.Any]:
+    """Maintenance window or zero downtime, and why: from the migration reviewed before the window.
+
+    Zero downtime needs the proxy, one app host and a migration the old release can keep serving on
+    (alembic_migrate's ``online`` verdict: nothing pending, or every statement additive). ``auto`` falls
+    back to the window with the reason; ``zero_downtime`` asked for where it cannot be refuses, before
+    users see anything, instead of quietly taking a window.
+    """
+    if strategy not in STRATEGIES:
+        raise AnsibleFilterError(
+            f"deploy_mode: ablage_deploy_strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}"
+        )
+    if strategy == "window":
+        return {"mode": "window", "reason": "ablage_deploy_strategy is window", "refuse": None}
+    blocker = None
+    online = dict((review or {}).get("online") or {})
+    if not proxy_enabled:
+        blocker = "there is no reverse proxy in front of the backend (ablage_proxy_enabled is false; docs/zero-downtime.md)"
+    elif hosts != 1:
+        blocker = f"the zero-downtime mode switches one app host, this play has {hosts}"
+    elif not review or review.get("skipped"):
+        blocker = "the migration was not reviewed"
+    elif online.get("mode") != "online":
+        blocker = "the migration needs maintenance: " + str(online.get("reason") or "no verdict on its SQL").rstrip(".")
+    if blocker is None:
+        pending = list(review.get("pending") or []) if review else []
+        reason = (
+            f"every pending statement is additive ({', '.join(pending)}), the running release keeps serving"
+            if pending
+            else "no migration is pending"
+        )
+        return {"mode": "zero_downtime", "reason": reason, "refuse": None}
+    refuse = None
+    if strategy == "zero_downtime":
+        refuse = (
+            f"ablage_deploy_strategy=zero_downtime, but {blocker}. Deploy with ablage_deploy_strategy=auto or window "
+            "(a maintenance window), or remove the cause. Nothing was changed: the running release serves as before."
+        )
+    return {"mode": "window", "reason": blocker, "refuse": refuse}
+
+
 class FilterModule:
     def filters(self) -> dict[str, t.Callable[..., t.Any]]:
         return {
             "service_digests": service_digests,
             "deploy_plan": deploy_plan,
+            "deploy_mode": deploy_mode,
             "releases_kept": releases_kept,
             "releases_old": releases_old,
             "images_to_prune": images_to_prune,

@@ -43,6 +43,7 @@ def nothing_to_undo(reason: str, state: Dict) -> Dict:
         "revision": None,
         "backup": None,
         "from_version": state.get("target_version") or "",
+        "settle_proxy": bool(state.get("surge_started")),
     }
 
 
@@ -103,6 +104,17 @@ def rollback_plan(state: Dict, broken_lock: Dict | None = None, method: str = "a
             plan["reason"] = (
                 "before maintenance was verified on: the release pointer and the maintenance switch are undone"
             )
+        if state.get("strategy") == "zero_downtime" and plan["undo"]:
+            # No user wrote through the new release yet: its additive migration is taken back online.
+            migrated = bool(state.get("migrated"))
+            plan.update(
+                database="downgrade" if migrated else "untouched",
+                revision=state.get("alembic_revision_before") if migrated else None,
+                reason="zero-downtime deploy, before the new release took over: the old release never stopped; the "
+                "proxy is settled, "
+                + ("the additive migration downgraded while it serves, " if migrated else "")
+                + "the release pointer undone",
+            )
         return plan
 
     migrated = bool(state.get("migrated"))
@@ -145,6 +157,8 @@ def rollback_plan(state: Dict, broken_lock: Dict | None = None, method: str = "a
         "revision": state.get("alembic_revision_before"),
         "backup": (state.get("backup") or {}).get("path"),
         "from_version": state.get("target_version") or "",
+        # A zero-downtime deploy switched the proxy: main takes the traffic again, the surge slot goes.
+        "settle_proxy": bool(state.get("surge_started")),
     }
 
 

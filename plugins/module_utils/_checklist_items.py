@@ -335,8 +335,27 @@ class ChecklistBuilder:
         self.maintenance_off_item()
         self.smoke_item()
 
+    def zero_downtime(self) -> Dict:
+        """The zero-downtime steps of this deploy; empty for a maintenance window."""
+        mode = self.r("deploy", "mode")
+        if isinstance(mode, dict) and mode.get("mode") == "zero_downtime":
+            return dict(mode, **(self.r("deploy", "zero_downtime") or {}))
+        return {}
+
     def maintenance_on_item(self) -> None:
         maint_on = self.r("deploy", "maintenance_on")
+        zero = self.zero_downtime()
+        if zero:
+            self.add(
+                "deployment",
+                DEPLOY_GROUP,
+                "maintenance_on",
+                "1. Maintenance Mode aktivieren",
+                WAIVED,
+                f"not needed: zero-downtime deploy ({zero.get('reason')}); users were served through the reverse "
+                f"proxy{' on ' + str(zero['proxy']) if zero.get('proxy') else ''} throughout",
+            )
+            return
         if ran(maint_on) and not self.check_mode:
             on_at = known(self.state.get("maintenance_on_at"))
             evidence = join_known((f"on at {on_at}" if on_at else None, user_request(maint_on, "verified")), "; ")
@@ -385,7 +404,12 @@ class ChecklistBuilder:
             evidence.append(
                 (drained if elapsed is None else f"{drained} after {elapsed} s") + " instead of a fixed sleep 30"
             )
-        if ran(queue) or ran(stop):
+        if self.zero_downtime() and ran(stop):
+            evidence.append(
+                "old worker stopped after its job in progress (the queue held new jobs); old backend drained by the "
+                "proxy (no request in flight), then replaced"
+            )
+        elif ran(queue) or ran(stop):
             evidence.append("worker stopped, then backend" if stopped else "stop not reached")
         self.add(
             "deployment",
@@ -439,6 +463,16 @@ class ChecklistBuilder:
         started_at = self.state.get("started_services_at")
         if started_at and not self.check_mode and self.state.get("current_version") == self.ev.get("version_to"):
             parts.append(f"services started at {started_at}{ready_after(self.r('deploy', 'ready'))}")
+        zero = self.zero_downtime()
+        if zero.get("to_surge_at") and not self.check_mode:
+            surge_waits = [known(p.get("elapsed_s")) for p in get(zero, "surge_ready", "results", default=[])]
+            surge_s = max((w for w in surge_waits if w is not None), default=None)
+            parts.append(
+                "zero downtime: the new release answered in the surge slot"
+                + (f" after {surge_s} s" if surge_s is not None else "")
+                + f", took the traffic at {zero['to_surge_at']}, main slot replaced and back at "
+                + f"{zero.get('to_main_at') or '?'}, surge slot {'removed' if zero.get('surge_removed') else 'left'}"
+            )
         return join_known(parts, "; ")
 
     def health_item(self) -> None:

@@ -40,6 +40,7 @@ FAILED_TASK_ITEMS = (
     (r"(?i)maintenance mode off", "maintenance_off"),
     (r"(?i)^Deploy \| .*backup", "backup"),
     (r"(?i)^Deploy \| .*(queue|stop the)", "stop"),
+    (r"(?i)^Proxy \| ", "deploy"),
     (r"(?i)^Deploy \| .*(pull|compose project|point of no return|alembic|migrat|start|deployed version)", "deploy"),
     (r"(?i)^Verify \| .*latency", "response_times"),
     (r"(?i)^Verify \| .*health", "health"),

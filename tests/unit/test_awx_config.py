@@ -83,6 +83,7 @@ TEMPLATE_NAMES = {
     "Ablage history",
     "Ablage deploy lock",
     "Ablage host setup",
+    "Ablage reverse proxy",
     "Ablage deploy failed",
 }
 WORKFLOW_NAME = "Ablage deploy workflow"
