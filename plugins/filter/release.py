@@ -141,7 +141,9 @@ def deploy_mode(
     blocker = None
     online = dict((review or {}).get("online") or {})
     if not proxy_enabled:
-        blocker = "there is no reverse proxy in front of the backend (ablage_proxy_enabled is false; docs/zero-downtime.md)"
+        blocker = (
+            "there is no reverse proxy in front of the backend (ablage_proxy_enabled is false; docs/zero-downtime.md)"
+        )
     elif hosts != 1:
         blocker = f"the zero-downtime mode switches one app host, this play has {hosts}"
     elif not review or review.get("skipped"):

@@ -21,8 +21,11 @@ from reference_stack import API_URL, ENV_FILE, read_env_file
 class UserLoad(threading.Thread):
     """Reads and writes as a user of the smoke account, for as long as the test runs."""
 
-    def __init__(self, interval: float = 0.25, job_every: int = 3) -> None:
+    def __init__(self, interval: float = 0.25, job_every: int = 3, base_url: str = API_URL) -> None:
         super().__init__(daemon=True)
+        self.base_url = base_url
+        # Every request: (sent at, seconds, what went wrong or ""), for the zero-downtime proof.
+        self.requests: list[tuple[float, float, str]] = []
         env = read_env_file(ENV_FILE)
         self.credentials = {"username": env["SMOKE_USERNAME"], "password": env["SMOKE_PASSWORD"]}
         self.interval = interval
@@ -34,8 +37,27 @@ class UserLoad(threading.Thread):
         self.session = requests.Session()
         self.token = ""
 
+    def _call(self, method: str, path: str, expected: int, **kwargs: t.Any) -> requests.Response:
+        """One request, timed; anything but ``expected`` (or no answer) is recorded as a failure."""
+        sent = time.time()
+        started = time.monotonic()
+        try:
+            response = self.session.request(method, f"{self.base_url}{path}", timeout=5, **kwargs)
+        except requests.RequestException as exc:
+            with self.lock:
+                self.requests.append((sent, time.monotonic() - started, f"{method} {path}: {type(exc).__name__}"))
+            raise
+        problem = "" if response.status_code == expected else f"{method} {path}: HTTP {response.status_code}"
+        with self.lock:
+            self.requests.append((sent, time.monotonic() - started, problem))
+        return response
+
+    def failures(self) -> list[str]:
+        with self.lock:
+            return [problem for _, _, problem in self.requests if problem]
+
     def _login(self) -> None:
-        response = self.session.post(f"{API_URL}/api/v1/auth/login", json=self.credentials, timeout=5)
+        response = self._call("POST", "/api/v1/auth/login", 200, json=self.credentials)
         if response.status_code == 200:
             self.token = response.json()["access_token"]
 
@@ -45,11 +67,12 @@ class UserLoad(threading.Thread):
             if not self.token:
                 return
         headers = {"Authorization": f"Bearer {self.token}"}
-        response = self.session.post(
-            f"{API_URL}/api/v1/documents/",
+        response = self._call(
+            "POST",
+            "/api/v1/documents/",
+            201,
             headers=headers,
             files={"file": (f"user-{n}.txt", f"written by a user during a fault test, #{n}", "text/plain")},
-            timeout=5,
         )
         if response.status_code == 401:
             self.token = ""
@@ -59,13 +82,11 @@ class UserLoad(threading.Thread):
         with self.lock:
             self.documents.append((document, time.time()))
         if n % self.job_every == 0:
-            job = self.session.post(
-                f"{API_URL}/api/v1/ocr/process", headers=headers, json={"document_id": document}, timeout=5
-            )
+            job = self._call("POST", "/api/v1/ocr/process", 202, headers=headers, json={"document_id": document})
             if job.status_code == 202:
                 with self.lock:
                     self.jobs.append((job.json()["job_id"], time.time()))
-        self.session.get(f"{API_URL}/api/v1/documents/{document}", headers=headers, timeout=5)
+        self._call("GET", f"/api/v1/documents/{document}", 200, headers=headers)
 
     def run(self) -> None:
         n = 0

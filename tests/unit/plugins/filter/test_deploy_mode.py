@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.ablage.ops.plugins.filter.release import deploy_mode
@@ -11,7 +12,11 @@ ADDITIVE = {"pending": ["0005"], "online": {"mode": "online", "reason": "every s
 NOTHING = {"pending": [], "online": {"mode": "online", "reason": "nothing is pending", "blockers": []}}
 BLOCKING = {
     "pending": ["0002"],
-    "online": {"mode": "maintenance", "reason": "adding a CHECK constraint on documents without NOT VALID.", "blockers": [{}]},
+    "online": {
+        "mode": "maintenance",
+        "reason": "adding a CHECK constraint on documents without NOT VALID.",
+        "blockers": [{}],
+    },
 }
 
 

@@ -115,3 +115,38 @@ def test_unknown_phase_and_method_and_no_previous_version_are_refused_with_the_f
 def test_an_unreadable_lock_over_a_finished_state_undoes_nothing() -> None:
     done = _state("done", migrated=True, maintenance_enabled_by_deploy=True)
     assert rollback_plan(done, broken_lock={"unreadable": True, "size": 0})["undo"] is False
+
+
+def test_zero_downtime_before_the_new_release_served_settles_and_downgrades_online() -> None:
+    state = _state(
+        "locked",
+        strategy="zero_downtime",
+        release_pointed=True,
+        surge_started=True,
+        migrated=True,
+        alembic_revision_before="0002",
+    )
+    plan = rollback_plan(state)
+    assert plan["undo"] and plan["settle_proxy"] and plan["point_back"]
+    assert plan["database"] == "downgrade" and plan["revision"] == "0002"
+    # The old release never stopped and users were never locked out: no stop, no start, no maintenance.
+    assert not (plan["stop"] or plan["start"] or plan["maintenance_on"] or plan["maintenance_off"])
+    assert "downgraded while it serves" in plan["reason"]
+
+
+def test_zero_downtime_without_a_migration_leaves_the_database() -> None:
+    plan = rollback_plan(_state("locked", strategy="zero_downtime", release_pointed=True, surge_started=True))
+    assert plan["settle_proxy"] and plan["database"] == "untouched" and plan["revision"] is None
+
+
+def test_zero_downtime_after_the_new_release_served_is_the_normal_rollback_keeping_writes() -> None:
+    state = _state(
+        "serving", strategy="zero_downtime", surge_started=True, migrated=True, alembic_revision_before="0002"
+    )
+    plan = rollback_plan(state)
+    assert plan["settle_proxy"] and plan["start"] and plan["maintenance_on"]
+    assert plan["database"] == "downgrade" and plan["users_backup"]
+
+
+def test_a_window_deploy_never_settles_a_proxy() -> None:
+    assert rollback_plan(_state("serving", migrated=True))["settle_proxy"] is False

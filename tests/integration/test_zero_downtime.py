@@ -1,0 +1,174 @@
+"""The zero-downtime deploy on the reference stack, under a user-side load through the proxy.
+
+With the proxy in front (playbooks/proxy.yml) and ablage_deploy_strategy=auto: 1.0.0 -> 1.1.0 still
+takes the window (its CHECK constraint is not additive) and says why; 1.1.0 -> 1.2.0-broken starts
+the never-healthy release in the surge slot, which never takes traffic, and is undone online (its
+additive migration downgraded); 1.1.0 -> 1.1.1 (nothing pending) and 1.1.1 -> 1.4.0 (an additive
+migration) switch without maintenance. For each: every request of the load answered as a user expects
+(0 failed), every document and OCR job the API confirmed is there and completed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import typing as t
+from pathlib import Path
+
+import pytest
+import requests
+from reference_stack import PROJECT_DIR, Stack, playbook_cli, prepared_stack
+from user_load import UserLoad, audit
+
+PROXY_URL = "http://127.0.0.1:8080"
+PROXY_SOCKET = "/run/ablage-proxy/admin.sock"
+ZD = ("-e", "ablage_proxy_enabled=true", "-e", f"ablage_api_url={PROXY_URL}", "-e", "ablage_deploy_strategy=auto")
+RESULTS = Path(os.environ.get("ABLAGE_ZERO_DOWNTIME_RESULTS", "/tmp/ablage-zero-downtime.json"))
+
+
+def proxy_servers() -> dict[str, str]:
+    """HAProxy's view of the two slots: server name -> status (UP, MAINT, DOWN)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(PROXY_SOCKET)
+        sock.sendall(b"show stat\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    rows = [line.split(",") for line in data.decode().splitlines() if line.startswith("ablage,")]
+    return {row[1]: row[17] for row in rows if row[1] in ("main", "surge")}
+
+
+def surge_containers() -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", "name=ablage-backend-surge"], capture_output=True, text=True, check=True
+    )
+    return out.stdout.split()
+
+
+def state() -> dict[str, t.Any]:
+    return json.loads(Path("/var/lib/ablage-deploy/state.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def stack() -> t.Iterator[Stack]:
+    for prepared in prepared_stack():
+        proxy = playbook_cli("proxy.yml")
+        assert proxy.returncode == 0, proxy.stdout[-3000:]
+        try:
+            yield prepared
+        finally:
+            subprocess.run(
+                ["docker", "rm", "-f", "ablage-proxy", "ablage-backend-surge"], capture_output=True, check=False
+            )
+
+
+def deploy_under_load(
+    stack: Stack, version: str, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], UserLoad, dict[str, t.Any]]:
+    load = UserLoad(interval=0.1, base_url=PROXY_URL)
+    load.start()
+    time.sleep(1.0)
+    started = time.time()
+    proc = playbook_cli("deploy.yml", "-e", f"ablage_version={version}", *ZD, *extra, timeout=900)
+    ended = time.time()
+    time.sleep(1.0)
+    load.stop()
+    documents, jobs = load.confirmed()
+    checked = audit(stack.user_token, documents, jobs, settle_s=90)
+    latencies = sorted(seconds for sent, seconds, _ in load.requests if started <= sent <= ended)
+    summary = {
+        "version": version,
+        "rc": proc.returncode,
+        "requests": len(latencies),
+        "failed": load.failures(),
+        "latency_ms": {
+            "median": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
+            "p99": round(1000 * latencies[int(len(latencies) * 0.99)], 1) if latencies else None,
+            "max": round(1000 * latencies[-1], 1) if latencies else None,
+        },
+        "deploy_s": round(ended - started, 1),
+        "documents": checked["documents"],
+        "jobs": checked["jobs"],
+        "audit": checked,
+    }
+    previous = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.exists() else {}
+    previous[version] = summary
+    RESULTS.write_text(json.dumps(previous, indent=2), encoding="utf-8")
+    print(f"zero-downtime {version}: {json.dumps({k: v for k, v in summary.items() if k != 'audit'})}")
+    return proc, load, checked
+
+
+def assert_nothing_lost(load: UserLoad, checked: dict[str, t.Any], stack: Stack) -> None:
+    assert load.failures() == [], load.failures()[:20]
+    assert checked["documents"] > 0 and checked["jobs"] > 0, checked
+    assert not (checked["lost_documents"] or checked["lost_jobs"] or checked["failed_jobs"] or checked["stuck_jobs"]), (
+        checked
+    )
+    headers = {"Authorization": f"Bearer {stack.user_token}"}
+    jobs = load.confirmed()[1]
+    statuses = {
+        requests.get(f"{PROXY_URL}/api/v1/ocr/jobs/{j}", headers=headers, timeout=5).json()["status"] for j in jobs
+    }
+    assert statuses == {"completed"}, statuses
+
+
+def assert_settled(version: str) -> None:
+    assert proxy_servers() == {"main": "UP", "surge": "MAINT"}
+    assert surge_containers() == []
+    assert requests.get(f"{PROXY_URL}/api/v1/health", timeout=5).json()["version"] == version
+    assert f"ABLAGE_VERSION={version}" in (PROJECT_DIR / ".env").read_text(encoding="utf-8")
+
+
+def test_a_migration_that_needs_maintenance_takes_the_window_and_says_why(stack: Stack) -> None:
+    proc = playbook_cli("deploy.yml", "-e", "ablage_version=1.1.0", *ZD, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "With a maintenance window - the migration needs maintenance: adding a CHECK constraint" in proc.stdout
+    assert_settled("1.1.0")
+
+
+def test_a_release_that_never_answers_never_takes_traffic_and_is_undone_online(stack: Stack) -> None:
+    proc, load, checked = deploy_under_load(stack, "1.2.0-broken", "-e", "deploy_health_timeout=20")
+    assert proc.returncode != 0
+    assert "Proxy | Wait until the surge slot answers" in proc.stdout
+    assert "the additive migration downgraded while it serves" in proc.stdout
+    assert_nothing_lost(load, checked, stack)
+    assert_settled("1.1.0")
+    recorded = state()
+    assert recorded["current_version"] == "1.1.0" and recorded["surge_started"] is False
+    assert (
+        "0003"
+        not in subprocess.run(
+            [
+                "docker",
+                "compose",
+                "exec",
+                "-T",
+                "postgres",
+                "psql",
+                "-U",
+                "postgres",
+                "-d",
+                "ablage",
+                "-tAc",
+                "SELECT version_num FROM alembic_version",
+            ],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+
+
+@pytest.mark.parametrize(("version", "migration"), [("1.1.1", "no migration is pending"), ("1.4.0", "additive (0005")])
+def test_zero_downtime_deploy_serves_every_request(stack: Stack, version: str, migration: str) -> None:
+    proc, load, checked = deploy_under_load(stack, version)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "Without maintenance, through the reverse proxy" in proc.stdout and migration in proc.stdout
+    assert "not needed: zero-downtime deploy" in proc.stdout
+    assert "| Downtime users saw | 0 s in 0 outage(s)" in proc.stdout
+    assert_nothing_lost(load, checked, stack)
+    assert_settled(version)
