@@ -9,6 +9,11 @@ Contestants (each starts from the same stack: ``scripts/stack.sh up 1.0.0``, mai
   drained, the application's backup, pg_dump with its test restore, migrate, start, health) as plain
   shell commands polling at the collection's rates: what deploy.yml is measured against (issue 17);
 - ``lower_bound``: benchmarks/lower_bound_deploy.sh, only stop, migrate, start with health waits;
+- ``zero_downtime``: deploy.yml with ``ablage_deploy_strategy=zero_downtime`` behind the reverse proxy
+  (playbooks/proxy.yml runs first, outside the timing); users are polled and a write load (uploads, OCR
+  jobs, reads back) runs through the proxy: its failed requests, latency and unfinished OCR jobs are
+  recorded. For a release whose migration is additive or absent (``--from-version 1.1.0 --to-version 1.1.1``
+  or ``1.4.0``); the other contestants poll the backend directly;
 - ``ansible_proposed`` (with ``--proposed DIR``): the same playbook with ablage.ops taken from DIR
   (a directory holding ``ansible_collections/ablage/ops``), to measure a proposed change of the
   roles before it is applied.
@@ -37,7 +42,16 @@ from pathlib import Path
 
 import benchlib as bl
 
-CONTESTANTS = ("ansible", "checklist", "fair_floor", "lower_bound", "ansible_proposed")
+CONTESTANTS = ("ansible", "checklist", "fair_floor", "lower_bound", "ansible_proposed", "zero_downtime")
+PROXY = "http://127.0.0.1:8080"
+ZERO_DOWNTIME_VARS = (
+    "-e",
+    "ablage_proxy_enabled=true",
+    "-e",
+    f"ablage_api_url={PROXY}",
+    "-e",
+    "ablage_deploy_strategy=zero_downtime",
+)
 METRICS = ("maintenance_s", "user_outage_s", "user_failed_s", "wall_s")
 LOGS = bl.REPO / "benchmarks" / "results" / "logs"
 
@@ -53,7 +67,7 @@ def reset_stack(version: str) -> float:
 
 
 def contestant_argv(name: str, version: str) -> list[str]:
-    if name in ("ansible", "ansible_proposed"):
+    if name in ("ansible", "ansible_proposed", "zero_downtime"):
         return [
             str(bl.VENV_BIN / "ansible-playbook"),
             "playbooks/deploy.yml",
@@ -61,6 +75,7 @@ def contestant_argv(name: str, version: str) -> list[str]:
             "inventories/local",
             "-e",
             f"ablage_version={version}",
+            *(ZERO_DOWNTIME_VARS if name == "zero_downtime" else ()),
         ]
     script = {
         "checklist": "checklist_deploy.sh",
@@ -87,17 +102,30 @@ def run_contestant(
         extra.update(ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", PROFILE_TASKS_TASK_OUTPUT_LIMIT="all")
     env = bl.ansible_env()
     env.update(extra)
-    poller = bl.Poller(user_url=f"{bl.API}/api/v1/documents/{document}", user_token=user)
+    api = bl.API
+    load = None
+    if name == "zero_downtime":
+        bl.run(
+            [str(bl.VENV_BIN / "ansible-playbook"), "playbooks/proxy.yml", "-i", "inventories/local"],
+            env=bl.ansible_env(),
+            log_file=LOGS / f"deploy-{name}-proxy-round{round_no}.log",
+        )
+        api = PROXY
+        load = bl.WriteLoad(api=api, token=user)
+        load.start()
+    poller = bl.Poller(user_url=f"{api}/api/v1/documents/{document}", user_token=user)
     poller.start()
     time.sleep(1.0)  # a baseline of good samples before the contestant starts
     log_file = LOGS / f"deploy-{name}-round{round_no}.log"
     started = poller.now()
+    started_epoch = time.time()
     error = None
     try:
         bl.run(contestant_argv(name, to_version), env=env, log_file=log_file)
     except RuntimeError as exc:
         error = str(exc)[-2000:]
     finished = poller.now()
+    finished_epoch = time.time()
     # Keep polling until users are served again (bounded), so the outage's end is seen.
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -105,6 +133,13 @@ def run_contestant(
         if poller.user and poller.user[-1][1] and poller.now() - finished > 1.0:
             break
     seen = poller.stop()
+    writes: dict[str, t.Any] = {}
+    if load is not None:
+        load.stop()
+        writes = load.finish(started_epoch, finished_epoch)
+        if writes["failed"] or writes["jobs_not_completed"]:
+            unfinished = writes["jobs_not_completed"][:10]
+            error = error or f"users saw failures: {writes['failed'][:10]}, jobs not completed: {unfinished}"
     outage, maintenance = seen["user_outage"], seen["maintenance"]
     return {
         "contestant": name,
@@ -117,6 +152,7 @@ def run_contestant(
         "user_outage_s": outage["window_s"],
         "user_failed_s": outage["failed_s"],
         "user_statuses": seen["user_statuses"],
+        "write_load": writes,
         "samples": seen["samples"],
         "log": str(log_file.relative_to(bl.REPO)),
     }
@@ -193,7 +229,7 @@ def main() -> int:
                 runs.extend(json.loads(text) if text else [])
     pairs = [
         (c, b)
-        for c in ("ansible", "ansible_proposed", "fair_floor")
+        for c in ("ansible", "ansible_proposed", "fair_floor", "zero_downtime")
         for b in ("checklist", "fair_floor", "lower_bound", "ansible")
         if c != b and c in contestants and b in contestants and (c, b) != ("fair_floor", "ansible")
     ]

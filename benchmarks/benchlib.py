@@ -281,6 +281,112 @@ def upload_probe_document(token: str) -> str:
         return str(json.loads(response.read())["id"])
 
 
+def upload_document(token: str, api: str, name: str, text: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    """POST /api/v1/documents/ as a user does (multipart); (status, body), status 0 when nothing answered."""
+    boundary = "ablagebench"
+    payload = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        f"Content-Type: text/plain\r\n\r\n{text}\r\n--{boundary}--\r\n"
+    ).encode()
+    request = urllib.request.Request(f"{api}/api/v1/documents/", data=payload, method="POST")  # noqa: S310
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310  # nosec B310
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        return int(exc.code), bytes(exc.read())
+    except (OSError, ValueError):
+        return 0, b""
+
+
+def latency_summary(seconds: Sequence[float]) -> dict[str, float | None]:
+    """Median, 99th percentile and maximum in milliseconds."""
+    ordered = sorted(seconds)
+    if not ordered:
+        return {"median_ms": None, "p99_ms": None, "max_ms": None}
+    return {
+        "median_ms": round(1000 * ordered[len(ordered) // 2], 1),
+        # nearest rank: the smallest value with at least 99 % of the samples at or below it
+        "p99_ms": round(1000 * ordered[max(0, -(-len(ordered) * 99 // 100) - 1)], 1),
+        "max_ms": round(1000 * ordered[-1], 1),
+    }
+
+
+@dataclasses.dataclass
+class WriteLoad:
+    """A user who writes: an upload every ``interval`` s, an OCR job for every ``job_every``-th, a read back.
+
+    Every request is timed; an answer other than the one a user expects (201, 202, 200) or none is a failure.
+    ``finish()`` waits (bounded) until every accepted OCR job completed and says which did not.
+    """
+
+    api: str
+    token: str
+    interval: float = 0.1
+    job_every: int = 3
+    requests: list[tuple[float, float, str]] = dataclasses.field(default_factory=list)
+    jobs: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bench-write-load", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _timed(
+        self, expected: int, what: str, call: Callable[..., tuple[int, bytes]], *args: t.Any, **kwargs: t.Any
+    ) -> tuple[int, bytes]:
+        sent, started = time.time(), time.monotonic()
+        status, body = call(*args, **kwargs)
+        self.requests.append((sent, time.monotonic() - started, "" if status == expected else f"{what}: {status}"))
+        return status, body
+
+    def _loop(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            status, body = self._timed(201, "upload", upload_document, self.token, self.api, f"load-{n}.txt", f"#{n}")
+            if status == 201:
+                document = str(json.loads(body)["id"])
+                if n % self.job_every == 0:
+                    payload = json.dumps({"document_id": document}).encode()
+                    url = f"{self.api}/api/v1/ocr/process"
+                    status, body = self._timed(202, "ocr", http, "POST", url, token=self.token, body=payload, timeout=5)
+                    if status == 202:
+                        self.jobs.append(str(json.loads(body)["job_id"]))
+                url = f"{self.api}/api/v1/documents/{document}"
+                self._timed(200, "read", http, "GET", url, token=self.token, timeout=5)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+    def finish(self, since: float, until: float, settle_s: float = 120.0) -> dict[str, t.Any]:
+        """What users saw between ``since`` and ``until`` (epoch s), and whether every accepted job completed."""
+        window = [(seconds, problem) for sent, seconds, problem in self.requests if since <= sent <= until]
+        deadline = time.monotonic() + settle_s
+        pending = list(self.jobs)
+        while pending and time.monotonic() < deadline:
+            still = []
+            for job in pending:
+                status, body = http("GET", f"{self.api}/api/v1/ocr/jobs/{job}", token=self.token, timeout=5)
+                if status != 200 or json.loads(body).get("status") != "completed":
+                    still.append(job)
+            pending = still
+            if pending:
+                time.sleep(1.0)
+        return {
+            "requests": len(window),
+            "failed": [problem for _, problem in window if problem],
+            "latency": latency_summary([seconds for seconds, _ in window]),
+            "jobs": len(self.jobs),
+            "jobs_not_completed": pending,
+        }
+
+
 def redis_flag(key: str, host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.5) -> bool | None:
     """EXISTS key over Redis' wire protocol; None when Redis does not answer."""
     try:

@@ -309,6 +309,18 @@ class ChecklistBuilder:
             ),
             "not run (preflight_infra)",
         )
+        # Gates beyond the seed's (the reverse proxy of the zero-downtime mode) are listed as they are.
+        for gate in infra:
+            name = str(gate.get("gate", ""))
+            if not name.startswith("image ") and name not in ("GPU", "disk space", "memory"):
+                self.add(
+                    "pre_deployment",
+                    group,
+                    "infra_extra",
+                    name,
+                    self.gate_status([gate]),
+                    self.gate_evidence([gate], ""),
+                )
 
     def add_gate_items(
         self, group: str, gates: list[Dict], items: t.Iterable[tuple[str, str, str]], not_run: str

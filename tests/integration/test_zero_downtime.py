@@ -122,10 +122,21 @@ def assert_settled(version: str) -> None:
     assert f"ABLAGE_VERSION={version}" in (PROJECT_DIR / ".env").read_text(encoding="utf-8")
 
 
+def test_required_zero_downtime_is_refused_by_preflight_before_the_lock(stack: Stack) -> None:
+    proc = playbook_cli("deploy.yml", "-e", "ablage_version=1.1.0", *ZD, "-e", "ablage_deploy_strategy=zero_downtime")
+    assert proc.returncode != 0
+    assert "ablage_deploy_strategy=zero_downtime, but the migration needs maintenance" in proc.stdout
+    assert "reverse proxy: HAProxy on 127.0.0.1:8080 answers and reaches the backend" in proc.stdout
+    assert not Path("/var/lib/ablage-deploy/deploy.lock").exists()
+    assert requests.get(f"{PROXY_URL}/api/v1/health", timeout=5).json()["version"] == "1.0.0"
+    assert not stack.maintenance()
+
+
 def test_a_migration_that_needs_maintenance_takes_the_window_and_says_why(stack: Stack) -> None:
     proc = playbook_cli("deploy.yml", "-e", "ablage_version=1.1.0", *ZD, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "With a maintenance window - the migration needs maintenance: adding a CHECK constraint" in proc.stdout
+    assert "deploy mode: maintenance window - the migration needs maintenance" in proc.stdout
     assert_settled("1.1.0")
 
 
@@ -169,6 +180,7 @@ def test_zero_downtime_deploy_serves_every_request(stack: Stack, version: str, m
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert "Without maintenance, through the reverse proxy" in proc.stdout and migration in proc.stdout
     assert "not needed: zero-downtime deploy" in proc.stdout
+    assert "deploy mode: zero downtime through the reverse proxy - " in proc.stdout
     assert "| Downtime users saw | 0 s in 0 outage(s)" in proc.stdout
     assert_nothing_lost(load, checked, stack)
     assert_settled(version)

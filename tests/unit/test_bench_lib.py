@@ -74,3 +74,9 @@ def test_preflight_command_delta_in_seconds() -> None:
 
     assert bench_preflight.delta_seconds("0:00:01.500000") == 1.5
     assert bench_preflight.delta_seconds("1:01:00.250000") == 3660.25
+
+
+def test_latency_summary_in_milliseconds() -> None:
+    seconds = [0.010] * 98 + [0.050, 0.200]
+    assert bl.latency_summary(seconds) == {"median_ms": 10.0, "p99_ms": 50.0, "max_ms": 200.0}
+    assert bl.latency_summary([]) == {"median_ms": None, "p99_ms": None, "max_ms": None}

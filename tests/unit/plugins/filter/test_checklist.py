@@ -450,3 +450,46 @@ def test_a_release_that_never_answers_fails_the_deploy_item() -> None:
     items = by_id(report)
     assert items[("deployment", "deploy")]["status"] == "not_checked"
     assert items[("deployment", "deploy")]["evidence"].startswith("FAILED here:")
+
+
+def test_zero_downtime_waives_maintenance_and_shows_the_switch() -> None:
+    """A zero-downtime run: maintenance was not needed (with the reason), the deploy item shows the switch."""
+    zero = dict(REGISTERED)
+    del zero["deploy_maintenance_on"]
+    zero["deploy_queue"] = {"skipped": True}
+    zero["deploy_mode"] = {"mode": "zero_downtime", "reason": "no migration is pending", "refuse": None}
+    zero["deploy_zero_downtime"] = {
+        "proxy": "127.0.0.1:8080",
+        "surge_ready": {"results": [{"elapsed_s": 2.1}, {"elapsed_s": 2.4}]},
+        "to_surge_at": "2026-01-01T10:00:05Z",
+        "to_main_at": "2026-01-01T10:00:20Z",
+        "surge_removed": True,
+    }
+    state = dict(evidence()["state"], started_services_at="2026-01-01T10:00:15Z")
+    del state["maintenance_on_at"]
+    items = by_id(checklist.checklist_report(evidence(registered=zero, state=state)))
+    maintenance = items[("deployment", "maintenance_on")]
+    assert maintenance["status"] == "waived"
+    assert maintenance["evidence"] == (
+        "not needed: zero-downtime deploy (no migration is pending); users were served through the reverse proxy "
+        "on 127.0.0.1:8080 throughout"
+    )
+    assert items[("deployment", "stop")]["evidence"].startswith("old worker stopped after its job in progress")
+    assert (
+        "zero downtime: the new release answered in the surge slot after 2.4 s, took the traffic at "
+        "2026-01-01T10:00:05Z, main slot replaced and back at 2026-01-01T10:00:20Z, surge slot removed"
+    ) in items[("deployment", "deploy")]["evidence"]
+
+
+def test_a_window_run_keeps_the_maintenance_item() -> None:
+    window = dict(REGISTERED, deploy_mode={"mode": "window", "reason": "ablage_deploy_strategy is window"})
+    item = by_id(checklist.checklist_report(evidence(registered=window)))[("deployment", "maintenance_on")]
+    assert item["status"] == "checked" and item["evidence"].startswith("on at 2026-01-01T10:00:00Z")
+
+
+def test_an_extra_infra_gate_is_listed() -> None:
+    gates = [*GATES, {"section": "infra", "gate": "reverse proxy", "ok": False, "evidence": "no answer"}]
+    items = [i for i in checklist.checklist_report(evidence(preflight=gates))["items"] if i["id"] == "infra_extra"]
+    assert [(i["item"], i["status"], i["evidence"]) for i in items] == [
+        ("reverse proxy", "not_checked", "reverse proxy: no answer")
+    ]
