@@ -380,8 +380,8 @@ class WriteLoad:
                 time.sleep(1.0)
         return {
             "requests": len(window),
-            "failed": [problem for _, problem in window if problem],
-            "latency": latency_summary([seconds for seconds, _ in window]),
+            "failed": [problem for _seconds, problem in window if problem],
+            "latency": latency_summary([seconds for seconds, _problem in window]),
             "jobs": len(self.jobs),
             "jobs_not_completed": pending,
         }

@@ -11,7 +11,10 @@
 #   scripts/stack.sh locked CMD...   run CMD holding the stack lock (for anything that changes the stack)
 #   scripts/stack.sh node up [VERSION] | node down
 #                                    a second app host (backend + worker on 127.0.0.1:8001) in
-#                                    $ABLAGE_NODE_DIR (/srv/ablage-node2), sharing the stack's database
+#                                    $ABLAGE_NODE_DIR (/srv/ablage-node2), sharing the stack's database;
+#                                    more nodes side by side with their own $ABLAGE_NODE_DIR and
+#                                    $ABLAGE_NODE_PORT (not 8002, the proxy's surge slot) and compose
+#                                    project $ABLAGE_NODE_PROJECT (default: the dir's name)
 #   scripts/stack.sh ocrdesk up [VERSION] | down | wipe | status
 #                                    the "ocrdesk" build (another shape of the same app: one image
 #                                    ocrdesk/server, services db cache objects api ocr metrics on ports
@@ -44,6 +47,7 @@ DEFAULT_VERSION=1.0.0
 WAIT_TIMEOUT="${ABLAGE_WAIT_TIMEOUT:-180}"
 NODE_DIR="${ABLAGE_NODE_DIR:-/srv/ablage-node2}"
 NODE_PORT="${ABLAGE_NODE_PORT:-8001}"
+NODE_PROJECT="${ABLAGE_NODE_PROJECT:-$(basename "$NODE_DIR")}"
 LOCK_FILE="${ABLAGE_STACK_LOCK:-/run/lock/ablage-stack.lock}"
 LOCK_WAIT="${ABLAGE_STACK_LOCK_WAIT:-900}"
 export DOCKER_BUILDKIT=0 BUILDKIT_PROGRESS=plain DOCKER_CLI_HINTS=false
@@ -123,7 +127,7 @@ on_exit() {
 trap on_exit EXIT
 
 usage() {
-  sed -n '2,28p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # One stack per machine: serialise everything that changes it.
@@ -475,10 +479,16 @@ cmd_node() {
   check_docker
   case "$action" in
     up)
-      step "app node $NODE_DIR at $version (backend on 127.0.0.1:$NODE_PORT)"
+      step "app node $NODE_DIR at $version (backend on 127.0.0.1:$NODE_PORT, compose project $NODE_PROJECT)"
       [ -f "$PROJECT_DIR/.env.production" ] || die "no $PROJECT_DIR/.env.production: run 'scripts/stack.sh up' first"
+      [[ "$NODE_PROJECT" =~ ^[a-z0-9][a-z0-9_-]*$ ]] \
+        || die "compose project name '$NODE_PROJECT': lower-case letters, digits, '-' and '_' (set ABLAGE_NODE_PROJECT)"
       install -d -m 0755 "$NODE_DIR"
-      install -m 0644 "$APP_DIR/compose.node.yml" "$NODE_DIR/compose.yml"
+      # compose.node.yml names its project ablage-node2; each node is a project of its own
+      sed "s/^name: ablage-node2\$/name: $NODE_PROJECT/" "$APP_DIR/compose.node.yml" >"$NODE_DIR/.compose.yml.new"
+      grep -qx "name: $NODE_PROJECT" "$NODE_DIR/.compose.yml.new" || die "compose.node.yml has no line 'name: ablage-node2'"
+      install -m 0644 "$NODE_DIR/.compose.yml.new" "$NODE_DIR/compose.yml"
+      rm -f "$NODE_DIR/.compose.yml.new"
       install -m 0600 "$PROJECT_DIR/.env.production" "$NODE_DIR/.env.production"
       if [ -f "$PROJECT_DIR/tls/ablage.crt" ]; then
         install -d -m 0755 "$NODE_DIR/tls" && install -m 0644 "$PROJECT_DIR/tls/ablage.crt" "$NODE_DIR/tls/ablage.crt"

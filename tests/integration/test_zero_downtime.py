@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from reference_stack import PROJECT_DIR, Stack, playbook_cli, prepared_stack
+from reference_stack import PROJECT_DIR, REPO, VENV_BIN, Stack, ansible_env, containers, playbook_cli, prepared_stack
 from user_load import UserLoad, audit
 
 PROXY_URL = "http://127.0.0.1:8080"
@@ -46,6 +47,12 @@ def surge_containers() -> list[str]:
         ["docker", "ps", "-aq", "--filter", "name=ablage-backend-surge"], capture_output=True, text=True, check=True
     )
     return out.stdout.split()
+
+
+def alembic_revision() -> str:
+    query = "SELECT version_num FROM alembic_version"
+    argv = ["docker", "compose", "exec", "-T", "postgres", "psql", "-U", "postgres", "-d", "ablage", "-tAc", query]
+    return subprocess.run(argv, cwd=PROJECT_DIR, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def state() -> dict[str, t.Any]:
@@ -78,7 +85,7 @@ def deploy_under_load(
     load.stop()
     documents, jobs = load.confirmed()
     checked = audit(stack.user_token, documents, jobs, settle_s=90)
-    latencies = sorted(seconds for sent, seconds, _ in load.requests if started <= sent <= ended)
+    latencies = sorted(seconds for sent, seconds, _problem in load.requests if started <= sent <= ended)
     summary = {
         "version": version,
         "rc": proc.returncode,
@@ -149,29 +156,7 @@ def test_a_release_that_never_answers_never_takes_traffic_and_is_undone_online(s
     assert_settled("1.1.0")
     recorded = state()
     assert recorded["current_version"] == "1.1.0" and recorded["surge_started"] is False
-    assert (
-        "0003"
-        not in subprocess.run(
-            [
-                "docker",
-                "compose",
-                "exec",
-                "-T",
-                "postgres",
-                "psql",
-                "-U",
-                "postgres",
-                "-d",
-                "ablage",
-                "-tAc",
-                "SELECT version_num FROM alembic_version",
-            ],
-            cwd=PROJECT_DIR,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
+    assert alembic_revision() == "0002"
 
 
 @pytest.mark.parametrize(("version", "migration"), [("1.1.1", "no migration is pending"), ("1.4.0", "additive (0005")])
@@ -184,3 +169,91 @@ def test_zero_downtime_deploy_serves_every_request(stack: Stack, version: str, m
     assert "| Downtime users saw | 0 s in 0 outage(s)" in proc.stdout
     assert_nothing_lost(load, checked, stack)
     assert_settled(version)
+
+
+def killed_deploy(version: str, at: str) -> str:
+    """deploy.yml killed (SIGKILL, the controller and its workers) when the task named ``at`` begins."""
+    proc = subprocess.Popen(
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "-i",
+            str(REPO / "inventories" / "local"),
+            "playbooks/deploy.yml",
+            "-e",
+            f"ablage_version={version}",
+            *ZD,
+            "-e",
+            "ablage_deploy_strategy=zero_downtime",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env=ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_NOCOLOR="1"),
+    )
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("TASK [") and at in line:
+            os.killpg(proc.pid, signal.SIGKILL)
+            break
+    proc.wait(timeout=60)
+    out = "".join(lines)
+    assert at in out, out[-3000:]
+    return out
+
+
+def recover(stack: Stack, load: UserLoad) -> tuple[subprocess.CompletedProcess[str], dict[str, t.Any]]:
+    """The runbook's recovery after a killed deploy, then the audit of what users wrote meanwhile."""
+    proc = playbook_cli("rollback.yml", "-e", "deploy_lock_break=true", *ZD, timeout=900)
+    time.sleep(1.0)
+    load.stop()
+    documents, jobs = load.confirmed()
+    return proc, audit(stack.user_token, documents, jobs, settle_s=90)
+
+
+def test_killed_before_the_new_release_served_is_undone_online(stack: Stack) -> None:
+    """Killed while the new release starts in the surge slot: no user ever sees a failure, the migration goes back."""
+    subprocess.run(
+        ["bash", "scripts/stack.sh", "up", "1.1.0"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, ABLAGE_STACK_LOCK_HELD="1"),
+    )
+    running = containers()
+    load = UserLoad(interval=0.1, base_url=PROXY_URL)
+    load.start()
+    killed_deploy("1.4.0", "Proxy | Wait until the surge slot answers")
+    recorded = state()
+    assert (recorded["phase"], recorded["strategy"], recorded["surge_started"]) == ("locked", "zero_downtime", True)
+    assert alembic_revision() == "0005"
+    proc, checked = recover(stack, load)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    last = json.loads(Path("/var/lib/ablage-deploy/history.jsonl").read_text(encoding="utf-8").splitlines()[-1])
+    assert (last["action"], last["database"], last["version"]) == ("rollback", "downgrade", "1.1.0")
+    assert alembic_revision() == "0002"
+    assert_nothing_lost(load, checked, stack)
+    assert_settled("1.1.0")
+    # The old release never stopped: backend and worker are the containers that ran before the deploy.
+    assert {s: running[s] for s in ("backend", "worker")} == {s: containers()[s] for s in ("backend", "worker")}
+    assert not Path("/var/lib/ablage-deploy/deploy.lock").exists()
+
+
+def test_killed_after_the_new_release_served_takes_the_normal_rollback(stack: Stack) -> None:
+    """Killed while the old worker stops (users already served by the new release): the normal rollback, writes kept."""
+    load = UserLoad(interval=0.1, base_url=PROXY_URL)
+    load.start()
+    killed_deploy("1.1.1", "Deploy | Stop the old worker")
+    assert state()["phase"] == "serving"
+    proc, checked = recover(stack, load)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    # A short maintenance window of the rollback is expected here; nothing users wrote may be lost.
+    assert not (checked["lost_documents"] or checked["lost_jobs"] or checked["failed_jobs"] or checked["stuck_jobs"]), (
+        checked
+    )
+    assert checked["documents"] > 0
+    assert_settled("1.1.0")
+    assert not stack.maintenance()

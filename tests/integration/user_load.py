@@ -54,7 +54,7 @@ class UserLoad(threading.Thread):
 
     def failures(self) -> list[str]:
         with self.lock:
-            return [problem for _, _, problem in self.requests if problem]
+            return [request[2] for request in self.requests if request[2]]
 
     def _login(self) -> None:
         response = self._call("POST", "/api/v1/auth/login", 200, json=self.credentials)
