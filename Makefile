@@ -90,10 +90,18 @@ test: lint build pytest molecule
 demo: venv collection stack
 	@$(BIN)/ansible-playbook playbooks/deploy.yml -i inventories/local -e ablage_version=$(VERSION)
 
-# Measured comparisons, not pass/fail tests (docs/performance.md): deploy downtime, pg_backup, pre-flight,
-# health_probe. Quick run: BENCH_PG_SCALE=5 BENCH_DEPLOY_ROUNDS=1 BENCH_PREFLIGHT_ROUNDS=1 BENCH_PROBE_ROUNDS=1 make bench
+# Measured comparisons, not pass/fail tests (docs/performance.md): deploy downtime (window and zero
+# downtime), how a deploy grows with the database and the app hosts, pg_backup, pre-flight, health_probe.
+# Quick run: BENCH_PG_SCALE=5 BENCH_DEPLOY_ROUNDS=1 BENCH_PREFLIGHT_ROUNDS=1 BENCH_PROBE_ROUNDS=1 \
+#   BENCH_GROWTH_SIZES=0.1 BENCH_GROWTH_HOSTS=2 make bench
 bench: venv collection stack
 	@$(BIN)/python benchmarks/bench_deploy.py
+	@command -v hey >/dev/null || apt-get install -y --no-install-recommends hey
+	@$(BIN)/python benchmarks/bench_deploy.py --contestants zero_downtime,ansible --load \
+		--from-version 1.1.0 --to-version 1.1.1 --name deploy-zero-downtime-patch
+	@$(BIN)/python benchmarks/bench_deploy.py --contestants zero_downtime,ansible --load \
+		--from-version 1.1.0 --to-version 1.4.0 --name deploy-zero-downtime-additive
+	@$(BIN)/python benchmarks/bench_growth.py
 	@$(BIN)/python benchmarks/bench_preflight.py
 	@$(BIN)/python benchmarks/bench_probe.py
 	@$(BIN)/python benchmarks/bench_backup.py

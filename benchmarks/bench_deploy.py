@@ -10,10 +10,12 @@ Contestants (each starts from the same stack: ``scripts/stack.sh up 1.0.0``, mai
   shell commands polling at the collection's rates: what deploy.yml is measured against (issue 17);
 - ``lower_bound``: benchmarks/lower_bound_deploy.sh, only stop, migrate, start with health waits;
 - ``zero_downtime``: deploy.yml with ``ablage_deploy_strategy=zero_downtime`` behind the reverse proxy
-  (playbooks/proxy.yml runs first, outside the timing); users are polled and a write load (uploads, OCR
-  jobs, reads back) runs through the proxy: its failed requests, latency and unfinished OCR jobs are
-  recorded. For a release whose migration is additive or absent (``--from-version 1.1.0 --to-version 1.1.1``
-  or ``1.4.0``); the other contestants poll the backend directly;
+  (playbooks/proxy.yml runs first, outside the timing); users are polled, and a write load (uploads, OCR
+  jobs, reads back) and hey's reads (Debian's ``hey``, 2 workers at 20 requests/s each) run through the
+  proxy: failed requests, latency and unfinished OCR jobs are recorded, and any of them fails the run
+  (``--load`` puts the other contestants under the same load, recorded only). For a release whose
+  migration is additive or absent (``--from-version 1.1.0 --to-version 1.1.1`` or ``1.4.0``); the other
+  contestants poll the backend directly;
 - ``ansible_proposed`` (with ``--proposed DIR``): the same playbook with ablage.ops taken from DIR
   (a directory holding ``ansible_collections/ablage/ops``), to measure a proposed change of the
   roles before it is applied.
@@ -86,7 +88,13 @@ def contestant_argv(name: str, version: str) -> list[str]:
 
 
 def run_contestant(
-    name: str, from_version: str, to_version: str, round_no: int, profile: bool, proposed: str | None
+    name: str,
+    from_version: str,
+    to_version: str,
+    round_no: int,
+    profile: bool,
+    proposed: str | None,
+    with_load: bool = False,
 ) -> dict[str, t.Any]:
     reset_s = reset_stack(from_version)
     secrets = bl.env_production()
@@ -104,6 +112,7 @@ def run_contestant(
     env.update(extra)
     api = bl.API
     load = None
+    reads = None
     if name == "zero_downtime":
         bl.run(
             [str(bl.VENV_BIN / "ansible-playbook"), "playbooks/proxy.yml", "-i", "inventories/local"],
@@ -111,8 +120,11 @@ def run_contestant(
             log_file=LOGS / f"deploy-{name}-proxy-round{round_no}.log",
         )
         api = PROXY
+    if with_load:
         load = bl.WriteLoad(api=api, token=user)
         load.start()
+        reads = bl.Hey(url=f"{api}/api/v1/documents/{document}", token=user)
+        reads.start()
     poller = bl.Poller(user_url=f"{api}/api/v1/documents/{document}", user_token=user)
     poller.start()
     time.sleep(1.0)  # a baseline of good samples before the contestant starts
@@ -134,10 +146,17 @@ def run_contestant(
             break
     seen = poller.stop()
     writes: dict[str, t.Any] = {}
-    if load is not None:
+    if load is not None and reads is not None:
         load.stop()
         writes = load.finish(started_epoch, finished_epoch)
-        if writes["failed"] or writes["jobs_not_completed"]:
+        writes["reads"] = reads.stop()
+        # Only the zero-downtime deploy promises users no error; a window answers 503 by design.
+        if name == "zero_downtime" and (
+            writes["failed"]
+            or writes["jobs_not_completed"]
+            or writes["reads"]["errors"]
+            or set(writes["reads"]["statuses"]) - {"200"}
+        ):
             unfinished = writes["jobs_not_completed"][:10]
             error = error or f"users saw failures: {writes['failed'][:10]}, jobs not completed: {unfinished}"
     outage, maintenance = seen["user_outage"], seen["maintenance"]
@@ -164,7 +183,15 @@ def one_round(args: argparse.Namespace) -> None:
     try:
         for name in args.order.split(","):
             bl.log(f"round {args.round}: {name}")
-            result = run_contestant(name, args.from_version, args.to_version, args.round, args.profile, args.proposed)
+            result = run_contestant(
+                name,
+                args.from_version,
+                args.to_version,
+                args.round,
+                args.profile,
+                args.proposed,
+                with_load=args.load or name == "zero_downtime",
+            )
             bl.log(
                 f"round {args.round}: {name}: wall {result['wall_s']} s, maintenance {result['maintenance_s']} s, "
                 f"user outage {result['user_outage_s']} s{'' if result['ok'] else ' FAILED'}"
@@ -182,6 +209,11 @@ def main() -> int:
     parser.add_argument("--from-version", default="1.0.0")
     parser.add_argument("--to-version", default="1.1.0")
     parser.add_argument("--profile", action="store_true", help="ansible runs with the profile_tasks callback")
+    parser.add_argument(
+        "--load",
+        action="store_true",
+        help="every contestant under the write load and hey's reads (zero_downtime always)",
+    )
     parser.add_argument("--proposed", help="collections dir for the ansible_proposed contestant")
     parser.add_argument("--name", default="deploy", help="results file name (benchmarks/results/NAME.json)")
     parser.add_argument("--round", type=int, help=argparse.SUPPRESS)
@@ -219,6 +251,8 @@ def main() -> int:
             ]
             if args.profile:
                 argv.append("--profile")
+            if args.load:
+                argv.append("--load")
             if args.proposed:
                 argv += ["--proposed", args.proposed]
             bl.log(f"round {number}/{args.rounds} ({', '.join(order)}): waiting for the stack lock")

@@ -624,8 +624,16 @@ def unit_timeout(unit: str) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="1,10", help="database sizes in GB (comma-separated; empty: none)")
-    parser.add_argument("--hosts", default="1,2,4", help=f"app host counts, 1 to {MAX_HOSTS} (empty: none)")
+    parser.add_argument(
+        "--sizes",
+        default=os.environ.get("BENCH_GROWTH_SIZES", "1,10"),
+        help="database sizes in GB (comma-separated; empty: none)",
+    )
+    parser.add_argument(
+        "--hosts",
+        default=os.environ.get("BENCH_GROWTH_HOSTS", "1,2,4"),
+        help=f"app host counts, 1 to {MAX_HOSTS} (empty: none)",
+    )
     parser.add_argument("--from-version", default="1.1.0")
     parser.add_argument("--to-version", default="1.1.1")
     parser.add_argument("--name", default="growth", help="results file name (benchmarks/results/NAME.json)")

@@ -12,7 +12,9 @@ import datetime
 import json
 import os
 import platform
+import re
 import shlex
+import signal
 import socket
 import statistics
 import subprocess
@@ -385,6 +387,64 @@ class WriteLoad:
             "jobs": len(self.jobs),
             "jobs_not_completed": pending,
         }
+
+
+def parse_hey(output: str) -> dict[str, t.Any]:
+    """hey's summary: responses per status code, errors (no HTTP answer) by message, latency percentiles in ms."""
+    statuses = {int(code): int(count) for code, count in re.findall(r"\[(\d{3})\]\s+(\d+) responses", output)}
+    errors: dict[str, int] = {}
+    section = output.split("Error distribution:", 1)[1] if "Error distribution:" in output else ""
+    for count, message in re.findall(r"^\s*\[(\d+)\]\s+(.+)$", section, flags=re.MULTILINE):
+        errors[message.strip()] = errors.get(message.strip(), 0) + int(count)
+    percentiles = {
+        f"p{p}_ms": round(float(secs) * 1000, 1) for p, secs in re.findall(r"(\d+)% in ([\d.]+) secs", output)
+    }
+    slowest = re.search(r"Slowest:\s+([\d.]+) secs", output)
+    return {
+        "responses": sum(statuses.values()),
+        "statuses": {str(code): count for code, count in sorted(statuses.items())},
+        "errors": errors,
+        "latency": {
+            "median_ms": percentiles.get("p50_ms"),
+            "p99_ms": percentiles.get("p99_ms"),
+            "max_ms": round(float(slowest.group(1)) * 1000, 1) if slowest else None,
+        },
+    }
+
+
+@dataclasses.dataclass
+class Hey:
+    """A read load from hey (Debian's package): GETs of ``url`` at ``rate`` per worker until ``stop()``."""
+
+    url: str
+    token: str
+    concurrency: int = 2
+    rate: float = 20.0
+
+    def start(self) -> None:
+        self._proc = subprocess.Popen(
+            [
+                "hey",
+                "-z",
+                "60m",
+                "-c",
+                str(self.concurrency),
+                "-q",
+                str(self.rate),
+                "-H",
+                f"Authorization: Bearer {self.token}",
+                self.url,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    def stop(self) -> dict[str, t.Any]:
+        """hey prints its summary when interrupted."""
+        self._proc.send_signal(signal.SIGINT)
+        output, _err = self._proc.communicate(timeout=60)
+        return parse_hey(output)
 
 
 def redis_flag(key: str, host: str = "127.0.0.1", port: int = 6379, timeout: float = 0.5) -> bool | None:

@@ -80,3 +80,37 @@ def test_latency_summary_in_milliseconds() -> None:
     seconds = [0.010] * 98 + [0.050, 0.200]
     assert bl.latency_summary(seconds) == {"median_ms": 10.0, "p99_ms": 50.0, "max_ms": 200.0}
     assert bl.latency_summary([]) == {"median_ms": None, "p99_ms": None, "max_ms": None}
+
+
+HEY_OUTPUT = """
+Summary:
+  Total:	3.0157 secs
+  Slowest:	0.0870 secs
+  Requests/sec:	39.7920
+
+Latency distribution:
+  10% in 0.0009 secs
+  50% in 0.0017 secs
+  99% in 0.0170 secs
+
+Status code distribution:
+  [200]	118 responses
+  [503]	2 responses
+
+Error distribution:
+  [3]	Get "http://127.0.0.1:8080/x": dial tcp 127.0.0.1:8080: connect: connection refused
+  [1]	Get "http://127.0.0.1:8080/x": EOF
+"""
+
+
+def test_parse_hey_counts_statuses_errors_and_latency() -> None:
+    parsed = bl.parse_hey(HEY_OUTPUT)
+    assert parsed["responses"] == 120
+    assert parsed["statuses"] == {"200": 118, "503": 2}
+    assert sum(parsed["errors"].values()) == 4 and len(parsed["errors"]) == 2
+    assert parsed["latency"] == {"median_ms": 1.7, "p99_ms": 17.0, "max_ms": 87.0}
+
+
+def test_parse_hey_without_errors() -> None:
+    parsed = bl.parse_hey(HEY_OUTPUT.split("Error distribution:")[0])
+    assert parsed["errors"] == {} and parsed["responses"] == 120
