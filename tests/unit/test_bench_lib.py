@@ -112,5 +112,5 @@ def test_parse_hey_counts_statuses_errors_and_latency() -> None:
 
 
 def test_parse_hey_without_errors() -> None:
-    parsed = bl.parse_hey(HEY_OUTPUT.split("Error distribution:")[0])
+    parsed = bl.parse_hey(HEY_OUTPUT.split("Error distribution:", maxsplit=1)[0])
     assert parsed["errors"] == {} and parsed["responses"] == 120
