@@ -45,15 +45,6 @@ from pathlib import Path
 import benchlib as bl
 
 CONTESTANTS = ("ansible", "checklist", "fair_floor", "lower_bound", "ansible_proposed", "zero_downtime")
-PROXY = "http://127.0.0.1:8080"
-ZERO_DOWNTIME_VARS = (
-    "-e",
-    "ablage_proxy_enabled=true",
-    "-e",
-    f"ablage_api_url={PROXY}",
-    "-e",
-    "ablage_deploy_strategy=zero_downtime",
-)
 METRICS = ("maintenance_s", "user_outage_s", "user_failed_s", "wall_s")
 LOGS = bl.REPO / "benchmarks" / "results" / "logs"
 
@@ -62,9 +53,7 @@ def reset_stack(version: str) -> float:
     """The starting point of every contestant: the stack at ``version``, maintenance off, no deploy lock."""
     started = time.monotonic()
     bl.run(["bash", str(bl.REPO / "scripts" / "stack.sh"), "up", version])
-    secrets = bl.env_production()
-    admin = bl.login(secrets["ADMIN_USERNAME"], secrets["ADMIN_PASSWORD"])
-    bl.http("POST", f"{bl.API}/api/v1/admin/maintenance/disable", token=admin, timeout=10)
+    bl.maintenance_off()
     return time.monotonic() - started
 
 
@@ -77,7 +66,7 @@ def contestant_argv(name: str, version: str) -> list[str]:
             "inventories/local",
             "-e",
             f"ablage_version={version}",
-            *(ZERO_DOWNTIME_VARS if name == "zero_downtime" else ()),
+            *(bl.ZERO_DOWNTIME_VARS if name == "zero_downtime" else ()),
         ]
     script = {
         "checklist": "checklist_deploy.sh",
@@ -119,7 +108,7 @@ def run_contestant(
             env=bl.ansible_env(),
             log_file=LOGS / f"deploy-{name}-proxy-round{round_no}.log",
         )
-        api = PROXY
+        api = bl.PROXY
     if with_load:
         load = bl.WriteLoad(api=api, token=user)
         load.start()

@@ -61,15 +61,6 @@ import benchlib as bl
 LOGS = bl.RESULTS / "logs"
 STACK = bl.REPO / "scripts" / "stack.sh"
 PLAYBOOK = str(bl.VENV_BIN / "ansible-playbook")
-PROXY = "http://127.0.0.1:8080"
-ZERO_DOWNTIME_VARS = (
-    "-e",
-    "ablage_proxy_enabled=true",
-    "-e",
-    f"ablage_api_url={PROXY}",
-    "-e",
-    "ablage_deploy_strategy=zero_downtime",
-)
 STRATEGIES = {"window": "window", "zero_downtime": "zero downtime"}
 GB = 1_000_000_000
 SCALE_PER_GB = 68
@@ -372,9 +363,7 @@ def database_bytes() -> int:
 def reset_stack(version: str) -> float:
     """The primary at ``version``, maintenance off (as bench_deploy.reset_stack)."""
     elapsed, _output = check(["bash", str(STACK), "up", version], timeout=STACK_TIMEOUT)
-    secrets = bl.env_production()
-    admin = bl.login(secrets["ADMIN_USERNAME"], secrets["ADMIN_PASSWORD"])
-    bl.http("POST", f"{bl.API}/api/v1/admin/maintenance/disable", token=admin, timeout=10)
+    bl.maintenance_off()
     return elapsed
 
 
@@ -564,7 +553,7 @@ class Unit:
             proxy_log = LOGS / f"growth-{slug(case)}-proxy.log"
             proxy = [PLAYBOOK, "playbooks/proxy.yml", "-i", str(INVENTORY)]
             check(proxy, timeout=PLAYBOOK_TIMEOUT, env=bl.ansible_env(), log_file=proxy_log)
-            return measure(case, deploy_argv(INVENTORY, self.to_version, *ZERO_DOWNTIME_VARS), PROXY, timeout)
+            return measure(case, deploy_argv(INVENTORY, self.to_version, *bl.ZERO_DOWNTIME_VARS), bl.PROXY, timeout)
         return measure(case, deploy_argv(INVENTORY, self.to_version), bl.API, timeout)
 
     def hosts(self, count: int) -> None:

@@ -32,6 +32,16 @@ VENV_BIN = REPO / ".venv" / "bin"
 RESULTS = REPO / "benchmarks" / "results"
 API = os.environ.get("ABLAGE_API_URL", "http://127.0.0.1:8000")
 PROJECT_DIR = Path(os.environ.get("ABLAGE_PROJECT_DIR", "/srv/ablage"))
+# The reverse proxy of playbooks/proxy.yml, and deploy.yml's variables for a zero-downtime deploy through it.
+PROXY = "http://127.0.0.1:8080"
+ZERO_DOWNTIME_VARS = (
+    "-e",
+    "ablage_proxy_enabled=true",
+    "-e",
+    f"ablage_api_url={PROXY}",
+    "-e",
+    "ablage_deploy_strategy=zero_downtime",
+)
 
 # --------------------------------------------------------------------------- pure helpers
 
@@ -271,16 +281,17 @@ def login(username: str, password: str) -> str:
 
 def upload_probe_document(token: str) -> str:
     """A small text document owned by the smoke user: the poller reads it back as a user would."""
-    boundary = "ablagebench"
-    payload = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.txt"\r\n'
-        f"Content-Type: text/plain\r\n\r\nbenchmark probe\r\n--{boundary}--\r\n"
-    ).encode()
-    request = urllib.request.Request(f"{API}/api/v1/documents/", data=payload, method="POST")  # noqa: S310
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310
-        return str(json.loads(response.read())["id"])
+    status, body = upload_document(token, API, "bench.txt", "benchmark probe", timeout=10)
+    if status != 201:
+        raise RuntimeError(f"upload of the probe document failed with HTTP {status}")
+    return str(json.loads(body)["id"])
+
+
+def maintenance_off() -> None:
+    """Every contestant starts with users served."""
+    secrets = env_production()
+    admin = login(secrets["ADMIN_USERNAME"], secrets["ADMIN_PASSWORD"])
+    http("POST", f"{API}/api/v1/admin/maintenance/disable", token=admin, timeout=10)
 
 
 def upload_document(token: str, api: str, name: str, text: str, timeout: float = 5.0) -> tuple[int, bytes]:

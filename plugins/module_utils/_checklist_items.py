@@ -185,17 +185,8 @@ class ChecklistBuilder:
                 gates=[g.get("gate") for g in matched],
                 coverage_percent=coverage_percent(matched),
             )
-        for index, gate in enumerate(quality):
-            if index not in used:
-                name = str(known(gate.get("gate")) or "unnamed quality gate")
-                self.add(
-                    "pre_deployment",
-                    QUALITY_GROUP,
-                    "quality_extra",
-                    name,
-                    self.gate_status([gate]),
-                    self.gate_evidence([gate], ""),
-                )
+        unmatched = [gate for index, gate in enumerate(quality) if index not in used]
+        self.add_extra_gates(QUALITY_GROUP, "quality_extra", unmatched, "unnamed quality gate")
 
     def migrations_item(self) -> None:
         preview = self.gates("database")
@@ -310,17 +301,15 @@ class ChecklistBuilder:
             "not run (preflight_infra)",
         )
         # Gates beyond the seed's (the reverse proxy of the zero-downtime mode) are listed as they are.
-        for gate in infra:
-            name = str(gate.get("gate", ""))
-            if not name.startswith("image ") and name not in ("GPU", "disk space", "memory"):
-                self.add(
-                    "pre_deployment",
-                    group,
-                    "infra_extra",
-                    name,
-                    self.gate_status([gate]),
-                    self.gate_evidence([gate], ""),
-                )
+        seed = ("GPU", "disk space", "memory")
+        extra = [g for g in infra if not str(g.get("gate", "")).startswith("image ") and g.get("gate") not in seed]
+        self.add_extra_gates(group, "infra_extra", extra, "unnamed infrastructure gate")
+
+    def add_extra_gates(self, group: str, item_id: str, gates: list[Dict], unnamed: str) -> None:
+        """One item per gate the seed has no item for, named as the gate."""
+        for gate in gates:
+            name = str(known(gate.get("gate")) or unnamed)
+            self.add("pre_deployment", group, item_id, name, self.gate_status([gate]), self.gate_evidence([gate], ""))
 
     def add_gate_items(
         self, group: str, gates: list[Dict], items: t.Iterable[tuple[str, str, str]], not_run: str
