@@ -42,9 +42,17 @@ def nothing_to_undo(reason: str, state: Dict) -> Dict:
         "refuse": None,
         "revision": None,
         "backup": None,
+        "restore_point": None,
         "from_version": state.get("target_version") or "",
         "settle_proxy": bool(state.get("surge_started")),
     }
+
+
+def recorded_restore_point(state: Dict) -> Dict | None:
+    """The pgBackRest restore point a window deploy recorded (ablage_backup_method pitr), or None for a dump."""
+    backup = state.get("backup") or {}
+    point = backup.get("restore_point") or {}
+    return point if backup.get("method") == "pitr" and point.get("name") else None
 
 
 def rollback_plan(state: Dict, broken_lock: Dict | None = None, method: str = "auto", version: str = "") -> Dict:
@@ -124,8 +132,13 @@ def rollback_plan(state: Dict, broken_lock: Dict | None = None, method: str = "a
         database = method if method != "auto" else ("downgrade" if served else "restore")
     refuse = None
     destructive = state.get("migration_destructive") or []
+    point = recorded_restore_point(state)
     if method == "auto" and served and migrated and destructive:
-        backup = (state.get("backup") or {}).get("path") or "the pre-deploy backup"
+        backup = (
+            f"the cluster to restore point {point['name']}"
+            if point
+            else (state.get("backup") or {}).get("path") or "the pre-deploy backup"
+        )
         statements = "; ".join(str(d.get("statement", d) if isinstance(d, dict) else d) for d in destructive)[:300]
         refuse = (
             f"Refused to roll back the database by itself: the migration of {state.get('target_version', '?')} "
@@ -156,6 +169,8 @@ def rollback_plan(state: Dict, broken_lock: Dict | None = None, method: str = "a
         # The rollback point of the recorded run: the revision before its migration, the backup before it.
         "revision": state.get("alembic_revision_before"),
         "backup": (state.get("backup") or {}).get("path"),
+        # ablage_backup_method pitr: the restore is a recovery of the cluster to this point instead.
+        "restore_point": point,
         "from_version": state.get("target_version") or "",
         # A zero-downtime deploy switched the proxy: main takes the traffic again, the surge slot goes.
         "settle_proxy": bool(state.get("surge_started")),

@@ -225,7 +225,10 @@ class ChecklistBuilder:
         return "not previewed"
 
     def backup_item(self) -> tuple[str, str]:
-        """The pg_backup file: where, how big, its checksum and how it was verified."""
+        """The pg_backup file: where, how big, its checksum and how it was verified; or the restore point."""
+        point = self.r("deploy", "restore_point")
+        if ran(point) or ran(self.r("deploy", "base_backup")):
+            return self.restore_point_item(point)
         backup = self.r("deploy", "pg_backup")
         if not ran(backup):
             return NOT_RUN, self.not_run_reason("the backup")
@@ -235,6 +238,32 @@ class ChecklistBuilder:
         if self.check_mode:
             return PLANNED, f"would write {path or 'the backup'} and verify it"
         return CHECKED, pg_backup_text(backup)
+
+    def restore_point_item(self, point: t.Any) -> tuple[str, str]:
+        """ablage_backup_method pitr: the base backup before the window and the restore point inside it."""
+        base = self.r("deploy", "base_backup")
+        newest = get(point, "backup") if ran(point) else get(base, "backup")
+        base_text = (
+            f"base backup {get(newest, 'label')} ({get(newest, 'type')}, {get(newest, 'stop')})"
+            if known(get(newest, "label"))
+            else "no base backup recorded"
+        )
+        if failed(base):
+            return NOT_CHECKED, failed_with("the pgBackRest base backup failed", base)
+        if not ran(point):
+            return NOT_RUN, f"pgBackRest: {base_text}; restore point not written (the window did not get there)"
+        if failed(point):
+            return NOT_CHECKED, failed_with("the restore point failed", point)
+        name = known(get(point, "name"))
+        if self.check_mode:
+            return PLANNED, f"pgBackRest: would write restore point {name} ({base_text})"
+        counts = get(point, "row_counts", default={}) or {}
+        return CHECKED, (
+            f"pgBackRest: restore point {name} at {get(point, 'lsn')} ({get(point, 'created_at')}), "
+            f"{'archived' if get(point, 'archived') else 'NOT archived'}; revision "
+            f"{join_known(get(point, 'revision', default=[]) or []) or 'none'}, {len(counts)} tables, "
+            f"{sum(int(v) for v in counts.values())} rows; {base_text}"
+        )
 
     def rollback_plan_item(self) -> None:
         before = self.r("deploy", "alembic_before")
@@ -384,7 +413,8 @@ class ChecklistBuilder:
             "backup",
             "2. Backup erstellen",
             status,
-            f"{self.api_backup_or_plan(api)}; pg_backup: {pg_evidence}"
+            f"{self.api_backup_or_plan(api)}; "
+            + (pg_evidence if pg_evidence.startswith("pgBackRest") else f"pg_backup: {pg_evidence}")
             if status != NOT_RUN
             else self.plan_or_not_run("the backup"),
         )
@@ -561,24 +591,38 @@ class ChecklistBuilder:
         alerts = self.r("verify", "prom_alerts")
         # health_probe results: each one URL's answer under results[0].json.
         active = get(targets, "results", 0, "json", "data", "activeTargets", default=[])
-        answered = get(alerts, "results", 0, "json", "data", "alerts", default=[])
+        # The first read, before verify waited for alerts that began during the deploy to resolve; the only
+        # read when an alert older than the deploy failed the check at once.
+        seen_result = self.r("verify", "prom_alerts_seen")
+        seen = get(seen_result, "results", 0, "json", "data", "alerts", default=[])
+        seen_firing = [alert_name(a) for a in seen if a.get("state") == "firing"]
+        last = alerts if ran(alerts) else seen_result
+        answered = get(last, "results", 0, "json", "data", "alerts", default=[])
         firing = [a for a in answered if a.get("state") == "firing"]
+        waited_s = get(alerts, "results", 0, "elapsed_s")
+        parts = []
         if ran(targets):
             health = join_known(join_known((target_name(x), x.get("health")), " ") for x in active)
-            evidence = (
-                f"{health or 'no active targets'}; firing alerts: {join_known(map(alert_name, firing)) or 'none'}"
-            )
-        else:
-            evidence = self.plan_or_not_run("the Prometheus check")
+            parts.append(health or "no active targets")
+        if ran(last):
+            alerts_text = f"firing alerts: {join_known(map(alert_name, firing)) or 'none'}"
+            if seen_firing and ran(alerts):
+                alerts_text += (
+                    f" (at the first read {join_known(seen_firing)}, begun during this deploy; "
+                    f"{'resolved' if not firing else 'still firing'} after {waited_s} s)"
+                )
+            parts.append(alerts_text)
+        evidence = "; ".join(parts) if parts else self.plan_or_not_run("the Prometheus check")
         self.add(
             "post_deployment",
             "1. Monitoring",
             "prometheus",
             "Prometheus Targets",
-            self.status_of(targets, alerts),
+            self.status_of(targets, seen_result, alerts),
             evidence,
             targets={target_name(x): x.get("health") for x in active},
             firing_alerts=[get(a, "labels", "alertname") for a in firing],
+            firing_at_first_read=seen_firing,
         )
 
     def logs_item(self) -> None:
@@ -726,6 +770,18 @@ class ChecklistBuilder:
     def rollback_database(self, rolled: bool) -> tuple[str, str]:
         restore = self.r("rollback", "restore")
         downgrade = self.r("rollback", "downgrade")
+        recovery = self.r("rollback", "recovery")
+        if ran(recovery):
+            if failed(recovery):
+                return self.status_of(recovery), failed_with("the recovery failed", recovery)
+            comparison = get(recovery, "comparison", default={}) or {}
+            revision = join_known(get(comparison, "actual_revision", default=[]) or []) or "none"
+            equal = "equal to the restore point" if get(comparison, "equal") else "NOT equal to the restore point"
+            return self.status_of(recovery), with_note(
+                f"recovered the cluster to restore point {get(recovery, 'name')} with pgBackRest "
+                f"in {get(recovery, 'recovered_in_s')} s (timeline {get(recovery, 'timeline')})",
+                f"revision {revision}, {get(comparison, 'tables')} tables, {get(comparison, 'rows')} rows, {equal}",
+            )
         if ran(restore):
             return self.status_of(restore), restore_text(restore)
         if ran(downgrade):

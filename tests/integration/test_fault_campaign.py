@@ -40,6 +40,7 @@ import requests
 from reference_stack import (
     API_URL,
     ENV_FILE,
+    PROJECT_DIR,
     REPO,
     VENV_BIN,
     Stack,
@@ -278,6 +279,32 @@ def _writes_after_maintenance_off_kept(_out: str, load: UserLoad) -> list[str]:
     return problems
 
 
+def _pitr_stanza() -> None:
+    """The pgBackRest stanza of the reference stack exists: the one-time setup of docs/backup.md (idempotent)."""
+    subprocess.run(
+        ["docker", "compose", "exec", "-T", "postgres", "pgbackrest", "--stanza=ablage", "stanza-create"],
+        cwd=PROJECT_DIR,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def _recovered_to_restore_point(_out: str, _load: UserLoad) -> list[str]:
+    """The rollback recovered the cluster to this deploy's restore point (pgBackRest), not from a dump."""
+    state = _state()
+    point = ((state.get("backup") or {}).get("restore_point") or {}).get("name")
+    history = [
+        json.loads(line) for line in (STATE_DIR / "history.jsonl").read_text().splitlines() if line.startswith("{")
+    ]
+    rollback = next((h for h in reversed(history) if h.get("action") == "rollback"), {})
+    if not point or (state.get("backup") or {}).get("path"):
+        return [f"the deploy recorded no restore point, or a dump as well: {state.get('backup')}"]
+    if rollback.get("database") != "restore" or rollback.get("restored_backup") != f"restore point {point}":
+        return [f"the rollback did not recover the cluster to restore point {point}: {rollback}"]
+    return []
+
+
 def _torn_history() -> None:
     STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(STATE_DIR / "history.jsonl", "a", encoding="utf-8") as handle:
@@ -476,6 +503,43 @@ CASES += [
             json.dumps({"ablage_hooks": {"after_verify": str(REPO / "tests/integration/fixtures/hooks/fail.yml")}}),
         ],
         check=_writes_after_maintenance_off_kept,
+    ),
+    # ablage_backup_method pitr: the rollback point is a restore point in pgBackRest's archive, and the rollback
+    # recovers the whole cluster to it, also after a dead run (the recovery reads it from state.json).
+    Fault(
+        "pitr-never-healthy",
+        "point-in-time recovery",
+        "a release that never turns healthy (1.2.0-broken), rollback point a pgBackRest restore point",
+        args=["-e", "ablage_version=1.2.0-broken", "-e", "deploy_health_timeout=20", "-e", "ablage_backup_method=pitr"],
+        before=_pitr_stanza,
+        check=_recovered_to_restore_point,
+    ),
+    Fault(
+        "pitr-migration-fails",
+        "point-in-time recovery",
+        "a migration failing half-way (1.3.0-badmigration), rollback point a pgBackRest restore point",
+        args=[
+            "-e",
+            "ablage_version=1.3.0-badmigration",
+            "-e",
+            "deploy_allow_destructive_migration=true",
+            "-e",
+            "ablage_backup_method=pitr",
+        ],
+        before=_pitr_stanza,
+        check=_recovered_to_restore_point,
+    ),
+    Fault(
+        "pitr-started-SIGKILL",
+        "point-in-time recovery",
+        "SIGKILL once the new release started, rollback point a pgBackRest restore point; recovered by rollback.yml",
+        args=["-e", "ablage_backup_method=pitr"],
+        at="Record the deployed version",
+        signal=signal.SIGKILL,
+        recovery=RECOVERY,
+        expect="killed",
+        before=_pitr_stanza,
+        check=_recovered_to_restore_point,
     ),
     # Last: it deploys TO for good.
     Fault("torn-history", "bad state", "a torn last line in history.jsonl", before=_torn_history, expect="success"),

@@ -493,3 +493,93 @@ def test_an_extra_infra_gate_is_listed() -> None:
     assert [(i["item"], i["status"], i["evidence"]) for i in items] == [
         ("reverse proxy", "not_checked", "reverse proxy: no answer")
     ]
+
+
+def prometheus_item(**registered: t.Any) -> dict[str, t.Any]:
+    failure = registered.pop("failure", None)
+    report = checklist.checklist_report(evidence(registered={**REGISTERED, **registered}, failure=failure))
+    return by_id(report)[("post_deployment", "prometheus")]
+
+
+BACKEND_DOWN = {"labels": {"alertname": "AblageBackendDown"}, "state": "firing", "activeAt": "2026-01-01T10:00:05Z"}
+
+
+def test_an_alert_of_the_window_that_resolved_shows_the_wait() -> None:
+    item = prometheus_item(
+        verify_prom_alerts_seen={"results": [{"json": {"data": {"alerts": [BACKEND_DOWN]}}}]},
+        verify_prom_alerts={"results": [{"json": {"data": {"alerts": []}}, "elapsed_s": 12.4}]},
+    )
+    assert item["status"] == "checked"
+    assert item["evidence"] == (
+        "ablage-backend up; firing alerts: none "
+        "(at the first read AblageBackendDown, begun during this deploy; resolved after 12.4 s)"
+    )
+    assert item["details"]["firing_at_first_read"] == ["AblageBackendDown"]
+
+
+def test_an_alert_older_than_the_deploy_fails_naming_it() -> None:
+    item = prometheus_item(
+        verify_prom_alerts_seen={"results": [{"json": {"data": {"alerts": [BACKEND_DOWN]}}}]},
+        verify_prom_alerts={"changed": False, "skipped": True},
+        failure='"Verify | Prometheus | No alert firing that began before this deploy": 1 alert(s) firing',
+    )
+    assert item["status"] == "not_checked"
+    assert "firing alerts: AblageBackendDown" in item["evidence"] and "resolved" not in item["evidence"]
+
+
+POINT_RESULT = {
+    "changed": True,
+    "name": "ablage-deploy-r1",
+    "lsn": "0/9000090",
+    "created_at": "2026-01-01T10:00:10Z",
+    "revision": ["0001"],
+    "row_counts": {"public.documents": 3, "public.ocr_jobs": 2},
+    "archived": True,
+    "backup": {"label": "20260101-095900F_20260101-095950I", "type": "incr", "stop": "2026-01-01T09:59:55Z"},
+}
+
+
+def test_a_restore_point_is_the_backup_of_a_pitr_deploy() -> None:
+    registered = {k: v for k, v in REGISTERED.items() if k != "deploy_pg_backup"}
+    registered["deploy_base_backup"] = {"changed": True, "backup": POINT_RESULT["backup"]}
+    registered["deploy_restore_point"] = POINT_RESULT
+    item = by_id(checklist.checklist_report(evidence(registered=registered)))[("deployment", "backup")]
+    assert item["status"] == "checked"
+    assert item["evidence"].endswith(
+        "pgBackRest: restore point ablage-deploy-r1 at 0/9000090 (2026-01-01T10:00:10Z), archived; revision 0001, "
+        "2 tables, 5 rows; base backup 20260101-095900F_20260101-095950I (incr, 2026-01-01T09:59:55Z)"
+    )
+    assert "pg_backup:" not in item["evidence"]
+
+
+def test_a_failed_base_backup_fails_the_backup_item() -> None:
+    registered = {k: v for k, v in REGISTERED.items() if k != "deploy_pg_backup"}
+    registered["deploy_base_backup"] = {"failed": True, "msg": "pgBackRest backup failed (exit 82): WAL not archived"}
+    item = by_id(checklist.checklist_report(evidence(registered=registered)))[("deployment", "backup")]
+    assert item["status"] == "not_checked"
+    assert "the pgBackRest base backup failed: pgBackRest backup failed (exit 82)" in item["evidence"]
+
+
+def test_a_recovery_to_the_restore_point_is_the_database_rollback() -> None:
+    registered = {k: v for k, v in REGISTERED.items() if not k.startswith("verify_")}
+    registered["rollback_recovery"] = {
+        "changed": True,
+        "name": "ablage-deploy-r1",
+        "recovered_in_s": 0.51,
+        "timeline": 4,
+        "comparison": {"equal": True, "actual_revision": ["0001"], "tables": 2, "rows": 5, "differences": []},
+    }
+    report = checklist.checklist_report(
+        evidence(
+            registered=registered,
+            result="rolled_back",
+            failure='"Deploy | Wait until the started release answers": 3 of 5 URLs failed',
+            state={"previous_version": "1.0.0", "target_version": "1.2.0", "current_version": "1.0.0"},
+        )
+    )
+    item = by_id(report)[("rollback", "rollback_database")]
+    assert item["status"] == "checked"
+    assert item["evidence"] == (
+        "recovered the cluster to restore point ablage-deploy-r1 with pgBackRest in 0.51 s (timeline 4) "
+        "(revision 0001, 2 tables, 5 rows, equal to the restore point)"
+    )

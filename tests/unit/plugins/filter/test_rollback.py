@@ -150,3 +150,52 @@ def test_zero_downtime_after_the_new_release_served_is_the_normal_rollback_keepi
 
 def test_a_window_deploy_never_settles_a_proxy() -> None:
     assert rollback_plan(_state("serving", migrated=True))["settle_proxy"] is False
+
+
+POINT = {"name": "ablage-deploy-run-2", "lsn": "0/9000090", "revision": ["0001"], "row_counts": {"public.documents": 3}}
+
+
+def test_a_window_deploy_with_a_restore_point_recovers_to_it_while_users_were_locked_out() -> None:
+    state = _state(
+        "started",
+        migrated=True,
+        maintenance_enabled_by_deploy=True,
+        backup={"method": "pitr", "path": None, "restore_point": POINT},
+    )
+    plan = rollback_plan(state)
+    assert plan["database"] == "restore" and plan["restore_point"] == POINT and plan["backup"] is None
+    assert plan["stop"] and not plan["users_backup"]
+
+
+def test_a_restore_point_is_never_recovered_to_over_users_writes() -> None:
+    state = _state(
+        "serving", migrated=True, maintenance_enabled_by_deploy=True, backup={"method": "pitr", "restore_point": POINT}
+    )
+    plan = rollback_plan(state)
+    assert plan["database"] == "downgrade" and plan["users_backup"]
+
+
+def test_the_refusal_after_a_destructive_migration_names_the_restore_point() -> None:
+    state = _state(
+        "serving",
+        migrated=True,
+        maintenance_enabled_by_deploy=True,
+        migration_destructive=[{"statement": "ALTER TABLE documents DROP COLUMN notes"}],
+        backup={"method": "pitr", "restore_point": POINT},
+    )
+    plan = rollback_plan(state)
+    assert "restores the cluster to restore point ablage-deploy-run-2 and LOSES every write" in plan["refuse"]
+
+
+@pytest.mark.parametrize(
+    "backup",
+    [
+        {"path": "/b/pre-1.1.0.dump"},  # a dump: no method recorded (deploys before pitr existed)
+        {"method": "dump", "path": "/b/pre-1.1.0.dump", "restore_point": {}},
+        {"method": "pitr", "restore_point": {"lsn": "0/1"}},  # no name: nothing to recover to
+    ],
+)
+def test_without_a_named_restore_point_the_dump_is_restored(backup: dict[str, object]) -> None:
+    state = _state("started", migrated=True, maintenance_enabled_by_deploy=True, backup=backup)
+    plan = rollback_plan(state)
+    assert plan["restore_point"] is None and plan["backup"] == backup.get("path")
