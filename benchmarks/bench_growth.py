@@ -61,7 +61,8 @@ import benchlib as bl
 LOGS = bl.RESULTS / "logs"
 STACK = bl.REPO / "scripts" / "stack.sh"
 PLAYBOOK = str(bl.VENV_BIN / "ansible-playbook")
-STRATEGIES = {"window": "window", "zero_downtime": "zero downtime"}
+STRATEGIES = {"window": "window", "zero_downtime": "zero downtime", "window_pitr": "window, pitr"}
+STANZA = "ablage"
 GB = 1_000_000_000
 SCALE_PER_GB = 68
 PGBENCH_TABLES = ("pgbench_accounts", "pgbench_branches", "pgbench_history", "pgbench_tellers")
@@ -87,6 +88,9 @@ STEPS: dict[str, tuple[str, ...]] = {
     "api_backup_s": ("Deploy | The application's full backup",),
     "migration_review_s": ("Deploy | Render and check the migration",),
     "migration_s": ("Deploy | Alembic upgrade head",),
+    # ablage_backup_method pitr: the incremental base backup before the window, the restore point inside it.
+    "base_backup_s": ("Deploy | pgBackRest base backup",),
+    "restore_point_s": ("Deploy | Restore point in the WAL archive",),
     "start_s": (
         "Deploy | Start infrastructure, backend and worker",
         "Deploy | Wait until the started release answers",
@@ -109,6 +113,8 @@ TABLE = (
     ("maintenance window s", "maintenance_s", 1),
     ("user outage s", "user_outage_s", 1),
     ("pg_dump s", "pg_dump_s", 1),
+    ("base backup s", "base_backup_s", 1),
+    ("restore point s", "restore_point_s", 1),
     ("API backup s", "api_backup_s", 1),
     ("migration s", "migration_s", 1),
     ("start s", "start_s", 1),
@@ -184,6 +190,19 @@ def size_label(size_gb: float) -> str:
     return f"{size_gb:g} GB"
 
 
+def strategies() -> list[str]:
+    """The deploy strategies measured at each size: BENCH_GROWTH_STRATEGIES (comma-separated), default all."""
+    chosen = [
+        s.strip() for s in os.environ.get("BENCH_GROWTH_STRATEGIES", ",".join(STRATEGIES)).split(",") if s.strip()
+    ]
+    unknown = [s for s in chosen if s not in STRATEGIES]
+    if unknown or not chosen:
+        raise ValueError(
+            f"BENCH_GROWTH_STRATEGIES: {', '.join(unknown) or 'none given'}; known: {', '.join(STRATEGIES)}"
+        )
+    return chosen
+
+
 def db_case(size_gb: float, strategy: str) -> str:
     return f"{size_label(size_gb)}, {STRATEGIES[strategy]}"
 
@@ -244,7 +263,7 @@ def write_inventory(directory: Path, hosts: int) -> Path:
 
 def growth_pairs(sizes: Sequence[float], hosts: Sequence[int]) -> list[tuple[str, str]]:
     """(case, baseline) pairs: every size against the smallest, every host count against the smallest."""
-    pairs = [(db_case(size, strategy), db_case(sizes[0], strategy)) for strategy in STRATEGIES for size in sizes[1:]]
+    pairs = [(db_case(size, strategy), db_case(sizes[0], strategy)) for strategy in strategies() for size in sizes[1:]]
     pairs += [(hosts_case(n), hosts_case(hosts[0])) for n in hosts[1:]]
     return pairs
 
@@ -411,6 +430,25 @@ def delete_backups_since(since: float) -> None:
     bl.log(f"removed {output.strip()} files of the application's {APP_BACKUPS} written during this run")
 
 
+def pitr_full_backup(size_gb: float) -> float:
+    """The stanza and a full base backup, outside the timing: what a schedule (nightly) leaves before a deploy."""
+    check(compose_exec("postgres", "pgbackrest", f"--stanza={STANZA}", "stanza-create"), timeout=SQL_TIMEOUT)
+    elapsed, _output = check(
+        compose_exec("postgres", "pgbackrest", f"--stanza={STANZA}", "--type=full", "backup"),
+        timeout=900 + 300 * size_gb,
+    )
+    bl.log(f"{size_label(size_gb)}: pgBackRest full backup in {elapsed:.0f} s (outside the timing)")
+    return round(elapsed, 1)
+
+
+def pitr_remove() -> None:
+    """The repository emptied: without archive.info the stack's archive_command lets WAL go again (compose.yml)."""
+    check(
+        compose_exec("postgres", "sh", "-c", "rm -rf /var/lib/pgbackrest/archive /var/lib/pgbackrest/backup"),
+        timeout=SQL_TIMEOUT,
+    )
+
+
 def proxy_running() -> bool:
     _elapsed, status, output = run_bounded(
         ["docker", "ps", "-q", "--filter", f"name=^{PROXY_CONTAINERS[0]}$"], timeout=60
@@ -520,7 +558,7 @@ class Unit:
 
     def database(self, size_gb: float) -> None:
         since = time.time()
-        cases = [(strategy, db_case(size_gb, strategy)) for strategy in STRATEGIES]
+        cases = [(strategy, db_case(size_gb, strategy)) for strategy in strategies()]
         proxy_before = proxy_running()
         grown: dict[str, t.Any] | None = None
         try:
@@ -543,6 +581,7 @@ class Unit:
             cleanup("drop the pgbench tables", shrink_database)
             cleanup(f"reset to {self.from_version}", functools.partial(reset_stack, self.from_version))
             cleanup("delete this run's backups", functools.partial(delete_backups_since, since))
+            cleanup("empty the pgBackRest repository", pitr_remove)
             if not proxy_before:
                 cleanup("remove the proxy", remove_proxy)
 
@@ -554,6 +593,12 @@ class Unit:
             proxy = [PLAYBOOK, "playbooks/proxy.yml", "-i", str(INVENTORY)]
             check(proxy, timeout=PLAYBOOK_TIMEOUT, env=bl.ansible_env(), log_file=proxy_log)
             return measure(case, deploy_argv(INVENTORY, self.to_version, *bl.ZERO_DOWNTIME_VARS), bl.PROXY, timeout)
+        if strategy == "window_pitr":
+            full_s = pitr_full_backup(size_gb)
+            run = measure(
+                case, deploy_argv(INVENTORY, self.to_version, "-e", "ablage_backup_method=pitr"), bl.API, timeout
+            )
+            return {**run, "full_backup_s": full_s}
         return measure(case, deploy_argv(INVENTORY, self.to_version), bl.API, timeout)
 
     def hosts(self, count: int) -> None:
@@ -599,7 +644,7 @@ def run_unit(args: argparse.Namespace) -> int:
 def unit_cases(unit: str) -> list[str]:
     kind, _sep, value = unit.partition(":")
     if kind == "db":
-        return [db_case(float(value), strategy) for strategy in STRATEGIES]
+        return [db_case(float(value), strategy) for strategy in strategies()]
     return [hosts_case(int(value))]
 
 
@@ -607,7 +652,7 @@ def unit_timeout(unit: str) -> float:
     kind, _sep, value = unit.partition(":")
     lock_wait = float(os.environ.get("ABLAGE_STACK_LOCK_WAIT", "900"))
     if kind == "db":
-        return lock_wait + 6 * STACK_TIMEOUT + 3 * PLAYBOOK_TIMEOUT + 2 * SQL_TIMEOUT + 4000 + 800 * float(value)
+        return lock_wait + 6 * STACK_TIMEOUT + 3 * PLAYBOOK_TIMEOUT + 2 * SQL_TIMEOUT + 5000 + 1400 * float(value)
     return lock_wait + 2 * STACK_TIMEOUT + 6 * NODE_TIMEOUT + 900 + 300 * int(value)
 
 

@@ -67,6 +67,8 @@ def test_step_seconds_sums_matching_tasks_and_leaves_missing_steps_none() -> Non
         "api_backup_s": 8.5,
         "migration_review_s": 2.1,
         "migration_s": 0.9,
+        "base_backup_s": None,
+        "restore_point_s": None,
         "start_s": 4.5,
     }
     assert bg.step_seconds([("Proxy | Wait until the surge slot answers on every endpoint", 2.0)])["start_s"] == 2.0
@@ -100,7 +102,7 @@ def test_case_names_and_log_slugs() -> None:
     assert bg.hosts_case(4) == "4 hosts, serial 1"
     assert bg.slug("0.5 GB, zero downtime") == "0.5-gb-zero-downtime"
     assert bg.slug("2 hosts, serial 1") == "2-hosts-serial-1"
-    assert bg.unit_cases("db:10") == ["10 GB, window", "10 GB, zero downtime"]
+    assert bg.unit_cases("db:10") == ["10 GB, window", "10 GB, zero downtime", "10 GB, window, pitr"]
     assert bg.unit_cases("hosts:2") == ["2 hosts, serial 1"]
 
 
@@ -149,6 +151,7 @@ def test_growth_pairs_against_the_smallest_size_and_host_count() -> None:
     assert bg.growth_pairs([1.0, 10.0], [1, 2, 4]) == [
         ("10 GB, window", "1 GB, window"),
         ("10 GB, zero downtime", "1 GB, zero downtime"),
+        ("10 GB, window, pitr", "1 GB, window, pitr"),
         ("2 hosts, serial 1", "1 host, serial 1"),
         ("4 hosts, serial 1", "1 host, serial 1"),
     ]
@@ -173,12 +176,12 @@ def test_markdown_table_one_row_per_case() -> None:
     ]
     lines = bg.markdown_table(runs).splitlines()
     assert lines[0] == (
-        "| case | database GB | wall s | maintenance window s | user outage s | pg_dump s | API backup s "
-        "| migration s | start s |"
+        "| case | database GB | wall s | maintenance window s | user outage s | pg_dump s | base backup s "
+        "| restore point s | API backup s | migration s | start s |"
     )
-    assert lines[1] == "|---|---|---|---|---|---|---|---|---|"
-    assert lines[2] == "| 1 GB, window | 1.07 | 80.1 | 40.0 | 40.0 | 23.4 | 8.0 | 0.9 | 4.5 |"
-    assert lines[3] == "| 10 GB, zero downtime (failed) | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"
+    assert lines[1] == "|---|---|---|---|---|---|---|---|---|---|---|"
+    assert lines[2] == "| 1 GB, window | 1.07 | 80.1 | 40.0 | 40.0 | 23.4 | n/a | n/a | 8.0 | 0.9 | 4.5 |"
+    assert lines[3] == "| 10 GB, zero downtime (failed) | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"
 
 
 def test_failed_run_keeps_the_tail_of_the_error() -> None:
@@ -194,3 +197,12 @@ def test_run_bounded_stops_a_command_past_its_timeout(tmp_path: Path) -> None:
     assert "started" in output and "stopped after" in output
     assert log.read_text(encoding="utf-8") == output
     assert bg.run_bounded(["sh", "-c", "exit 3"], timeout=5)[1] == 3
+
+
+def test_strategies_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert bg.strategies() == ["window", "zero_downtime", "window_pitr"]
+    monkeypatch.setenv("BENCH_GROWTH_STRATEGIES", "window, window_pitr")
+    assert bg.unit_cases("db:1") == ["1 GB, window", "1 GB, window, pitr"]
+    monkeypatch.setenv("BENCH_GROWTH_STRATEGIES", "window,blue_green")
+    with pytest.raises(ValueError, match="blue_green; known: window, zero_downtime, window_pitr"):
+        bg.strategies()
