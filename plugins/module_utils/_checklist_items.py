@@ -778,8 +778,9 @@ class ChecklistBuilder:
             revision = join_known(get(comparison, "actual_revision", default=[]) or []) or "none"
             equal = "equal to the restore point" if get(comparison, "equal") else "NOT equal to the restore point"
             return self.status_of(recovery), with_note(
-                f"recovered the cluster to restore point {get(recovery, 'name')} with pgBackRest "
-                f"in {get(recovery, 'recovered_in_s')} s (timeline {get(recovery, 'timeline')})",
+                f"recovered the cluster to restore point {get(recovery, 'name')} with pgBackRest in "
+                f"{get(recovery, 'elapsed_s')} s (server up {get(recovery, 'recovered_in_s')} s after its start, "
+                f"timeline {get(recovery, 'timeline')})",
                 f"revision {revision}, {get(comparison, 'tables')} tables, {get(comparison, 'rows')} rows, {equal}",
             )
         if ran(restore):

@@ -565,6 +565,7 @@ def test_a_recovery_to_the_restore_point_is_the_database_rollback() -> None:
     registered["rollback_recovery"] = {
         "changed": True,
         "name": "ablage-deploy-r1",
+        "elapsed_s": 9.8,
         "recovered_in_s": 0.51,
         "timeline": 4,
         "comparison": {"equal": True, "actual_revision": ["0001"], "tables": 2, "rows": 5, "differences": []},
@@ -580,6 +581,7 @@ def test_a_recovery_to_the_restore_point_is_the_database_rollback() -> None:
     item = by_id(report)[("rollback", "rollback_database")]
     assert item["status"] == "checked"
     assert item["evidence"] == (
-        "recovered the cluster to restore point ablage-deploy-r1 with pgBackRest in 0.51 s (timeline 4) "
+        "recovered the cluster to restore point ablage-deploy-r1 with pgBackRest in 9.8 s "
+        "(server up 0.51 s after its start, timeline 4) "
         "(revision 0001, 2 tables, 5 rows, equal to the restore point)"
     )
