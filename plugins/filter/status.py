@@ -170,6 +170,15 @@ def _backup_line(backup: Dict | None, backup_dir: str) -> str:
     )
 
 
+def _restore_point_line(point: Dict | None) -> list[str]:
+    """The last deploy's restore point (ablage_backup_method pitr): no dump of that deploy is in backup_dir."""
+    if not point or not point.get("name"):
+        return []
+    revision = ", ".join(point.get("revision") or []) or "none"
+    when, base = point.get("created_at"), point.get("base_backup")
+    return [f"last restore point: {point['name']} ({when}, revision {revision}, base backup {base}; pgBackRest)"]
+
+
 def status_summary(report: Dict, state_dir: str, backup_dir: str) -> list[str]:
     """The summary lines of ``operate_status_report``: headline, one line per part, then the contacts."""
     lines = [f"Ablage-System on {report.get('host')}: {_headline(report)}"]
@@ -182,6 +191,7 @@ def status_summary(report: Dict, state_dir: str, backup_dir: str) -> list[str]:
     lines.append(f"alembic revision: {revision}")
     lines.extend(_deploy_lines(report, state_dir))
     lines.append(_backup_line(report.get("last_backup"), backup_dir))
+    lines.extend(_restore_point_line(report.get("restore_point")))
     lines.append("escalation (Notfall-Kontakte):")
     lines.extend(f"  {line}" for line in status_contacts(report.get("contacts")))
     return lines
