@@ -226,9 +226,8 @@ class ChecklistBuilder:
 
     def backup_item(self) -> tuple[str, str]:
         """The pg_backup file: where, how big, its checksum and how it was verified; or the restore point."""
-        point = self.r("deploy", "restore_point")
-        if ran(point) or ran(self.r("deploy", "base_backup")):
-            return self.restore_point_item(point)
+        if self.backed_up_by_restore_point():
+            return self.restore_point_item(self.r("deploy", "restore_point"))
         backup = self.r("deploy", "pg_backup")
         if not ran(backup):
             return NOT_RUN, self.not_run_reason("the backup")
@@ -238,6 +237,10 @@ class ChecklistBuilder:
         if self.check_mode:
             return PLANNED, f"would write {path or 'the backup'} and verify it"
         return CHECKED, pg_backup_text(backup)
+
+    def backed_up_by_restore_point(self) -> bool:
+        """ablage_backup_method pitr ran: a base backup or a restore point instead of the pg_backup file."""
+        return ran(self.r("deploy", "restore_point")) or ran(self.r("deploy", "base_backup"))
 
     def restore_point_item(self, point: t.Any) -> tuple[str, str]:
         """ablage_backup_method pitr: the base backup before the window and the restore point inside it."""
@@ -414,7 +417,7 @@ class ChecklistBuilder:
             "2. Backup erstellen",
             status,
             f"{self.api_backup_or_plan(api)}; "
-            + (pg_evidence if pg_evidence.startswith("pgBackRest") else f"pg_backup: {pg_evidence}")
+            + (pg_evidence if self.backed_up_by_restore_point() else f"pg_backup: {pg_evidence}")
             if status != NOT_RUN
             else self.plan_or_not_run("the backup"),
         )
