@@ -14,38 +14,13 @@ Prometheus' ``activeAt`` is when the alert became pending, so it says which of t
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 import typing as t
+
+from ansible_collections.ablage.ops.plugins.module_utils._alerts import alert_name, firing_alerts, parse_time
 
 Dict = t.Dict[str, t.Any]
 
-# RFC 3339 as Prometheus writes it: nanoseconds and "Z", or an offset; the fraction is cut to microseconds.
-_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)?$")
-
-
-def parse_time(value: t.Any) -> dt.datetime | None:
-    """An aware datetime from RFC 3339 text (UTC when no zone is given), None when it is not one."""
-    match = _RFC3339.match(str(value or "").strip())
-    if not match:
-        return None
-    base, fraction, zone = match.groups()
-    text = base + (fraction[:7] if fraction else "") + ("+00:00" if zone in (None, "Z") else zone)
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def _firing(answer: t.Any) -> list[Dict]:
-    data = answer.get("data") if isinstance(answer, dict) else None
-    alerts = data.get("alerts") if isinstance(data, dict) else None
-    return [a for a in alerts or [] if isinstance(a, dict) and a.get("state") == "firing"]
-
-
-def _name(alert: Dict) -> str:
-    labels = alert.get("labels") or {}
-    return str(labels.get("alertname") or "?")
+__all__ = ["alerts_by_start", "parse_time"]
 
 
 def alerts_by_start(answer: t.Any, since: str = "") -> Dict:
@@ -57,10 +32,10 @@ def alerts_by_start(answer: t.Any, since: str = "") -> Dict:
     """
     start = parse_time(since)
     out: Dict = {"before": [], "during": []}
-    for alert in _firing(answer):
+    for alert in firing_alerts(answer):
         active = parse_time(alert.get("activeAt"))
         key = "during" if start is not None and active is not None and active >= start else "before"
-        out[key].append(f"{_name(alert)} (active since {alert.get('activeAt') or 'an unknown time'})")
+        out[key].append(f"{alert_name(alert)} (active since {alert.get('activeAt') or 'an unknown time'})")
     return out
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.ablage.ops.plugins.module_utils._alerts import alert_name, firing_alerts
+
 Dict = t.Dict[str, t.Any]
 
 
@@ -156,13 +158,12 @@ def monitoring_gate(url: str, answers: t.Sequence[Dict]) -> Dict | None:
             "monitoring", False, f"Prometheus at {url} {_answered(bad)}: start it or fix ablage_prometheus_url"
         )
     targets = ((targets_answer.get("json") or {}).get("data") or {}).get("activeTargets") or []
-    alerts = ((alerts_answer.get("json") or {}).get("data") or {}).get("alerts") or []
     down = [
         f"{(t_.get('labels') or {}).get('job', '?')} {t_.get('scrapeUrl', '')} ({t_.get('health')})"
         for t_ in targets
         if t_.get("health") == "down"
     ]
-    firing = [str((a.get("labels") or {}).get("alertname", "?")) for a in alerts if a.get("state") == "firing"]
+    firing = [alert_name(a) for a in firing_alerts(alerts_answer.get("json"))]
     if not targets or down or firing:
         problems = (["no active target"] if not targets else []) + [f"down: {d}" for d in down]
         problems += [f"firing: {f}" for f in firing]

@@ -17,6 +17,7 @@ import re
 import typing as t
 from urllib.parse import unquote
 
+from ansible_collections.ablage.ops.plugins.module_utils._alerts import alert_name
 from ansible_collections.ablage.ops.plugins.module_utils._checklist_common import (
     Dict,
     failed,
@@ -181,10 +182,6 @@ def revisions(before: t.Any, after: t.Any) -> str:
 # -------------------------------------------------------------- monitoring
 def target_name(target: t.Any) -> str:
     return str(known(get(target, "labels", "job")) or known(get(target, "scrapeUrl")) or "a target without job label")
-
-
-def alert_name(alert: t.Any) -> str:
-    return str(known(get(alert, "labels", "alertname")) or "an alert without name")
 
 
 def gpu_evidence(gpu: Dict) -> str:

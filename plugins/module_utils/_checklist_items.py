@@ -16,6 +16,7 @@ import json
 import re
 import typing as t
 
+from ansible_collections.ablage.ops.plugins.module_utils._alerts import alert_name, firing_alerts
 from ansible_collections.ablage.ops.plugins.module_utils._checklist_common import (
     CHECKED,
     NOT_CHECKED,
@@ -34,7 +35,6 @@ from ansible_collections.ablage.ops.plugins.module_utils._checklist_common impor
 )
 from ansible_collections.ablage.ops.plugins.module_utils._checklist_evidence import (
     alembic_step,
-    alert_name,
     api_backup_text,
     coverage_percent,
     gpu_evidence,
@@ -597,11 +597,9 @@ class ChecklistBuilder:
         # The first read, before verify waited for alerts that began during the deploy to resolve; the only
         # read when an alert older than the deploy failed the check at once.
         seen_result = self.r("verify", "prom_alerts_seen")
-        seen = get(seen_result, "results", 0, "json", "data", "alerts", default=[])
-        seen_firing = [alert_name(a) for a in seen if a.get("state") == "firing"]
+        seen_firing = [alert_name(a) for a in firing_alerts(get(seen_result, "results", 0, "json"))]
         last = alerts if ran(alerts) else seen_result
-        answered = get(last, "results", 0, "json", "data", "alerts", default=[])
-        firing = [a for a in answered if a.get("state") == "firing"]
+        firing = firing_alerts(get(last, "results", 0, "json"))
         waited_s = get(alerts, "results", 0, "elapsed_s")
         parts = []
         if ran(targets):
@@ -624,7 +622,7 @@ class ChecklistBuilder:
             self.status_of(targets, seen_result, alerts),
             evidence,
             targets={target_name(x): x.get("health") for x in active},
-            firing_alerts=[get(a, "labels", "alertname") for a in firing],
+            firing_alerts=[alert_name(a) for a in firing],
             firing_at_first_read=seen_firing,
         )
 
