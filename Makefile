@@ -96,6 +96,8 @@ demo: venv collection stack
 #   BENCH_GROWTH_SIZES=0.1 BENCH_GROWTH_HOSTS=2 make bench
 bench: venv collection stack
 	@$(BIN)/python benchmarks/bench_deploy.py
+	@$(BIN)/python benchmarks/bench_deploy.py --contestants ansible,checklist,fair_floor \
+		--from-version 1.1.0 --to-version 1.1.1 --name deploy-nomigration
 	@command -v hey >/dev/null || apt-get install -y --no-install-recommends hey
 	@$(BIN)/python benchmarks/bench_deploy.py --contestants zero_downtime,ansible --load \
 		--from-version 1.1.0 --to-version 1.1.1 --name deploy-zero-downtime-patch
