@@ -1,6 +1,9 @@
 """Markdown tables of benchmark results (benchmarks/results/*.json), for docs/performance.md.
 
-.venv/bin/python benchmarks/report.py deploy preflight probe backup
+.venv/bin/python benchmarks/report.py deploy deploy-nomigration deploy-zero-downtime-patch growth preflight
+
+Deploy results measured under load (``--load``) also get a table of what the users saw; growth results
+get bench_growth's table of steps.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import json
 import sys
 import typing as t
 
+import bench_growth as bg
 import benchlib as bl
 
 
@@ -41,6 +45,69 @@ def runs_line(runs: list[dict[str, t.Any]], key: str) -> str:
     return "; ".join(f"{name}: {', '.join(values)}" for name, values in per.items())
 
 
+def _summed(runs: list[dict[str, t.Any]], count: t.Callable[[dict[str, t.Any]], int]) -> int:
+    return sum(count(run) for run in runs)
+
+
+def _not_200(reads: dict[str, t.Any]) -> int:
+    """hey's answers other than 200, and the requests that got no HTTP answer at all."""
+    statuses = reads.get("statuses") or {}
+    return int(sum(n for code, n in statuses.items() if code != "200") + sum((reads.get("errors") or {}).values()))
+
+
+def _median_of(values: list[t.Any]) -> float | None:
+    return bl.median([v for v in values if v is not None])
+
+
+def _max_of(values: list[t.Any]) -> float | None:
+    present = [float(v) for v in values if v is not None]
+    return max(present) if present else None
+
+
+def load_table(runs: list[dict[str, t.Any]]) -> str:
+    """Per contestant, over its rounds: the window, what the write load and hey's reads saw, the OCR jobs.
+
+    Counts are summed over the rounds (a failed request in any round shows); latencies are the median of
+    the rounds' 99th percentiles and the largest maximum of any round.
+    """
+    header = (
+        "| contestant | rounds | maintenance s (median) | users' outage per round s | wall s (median) "
+        "| writes / **failed** | hey reads / **not 200** | OCR jobs / not completed "
+        "| write latency ms p99 / max | read latency ms p99 / max |"
+    )
+    lines = [header, "|---" * 10 + "|"]
+    per: dict[str, list[dict[str, t.Any]]] = {}
+    for run in runs:
+        per.setdefault(str(run["contestant"]), []).append(run)
+    for contestant, own in per.items():
+        loads = [run.get("write_load") or {} for run in own]
+        reads = [load.get("reads") or {} for load in loads]
+        maintenance = _median_of([run.get("maintenance_s") for run in own])
+        write_p99 = _median_of([(load.get("latency") or {}).get("p99_ms") for load in loads])
+        write_max = _max_of([(load.get("latency") or {}).get("max_ms") for load in loads])
+        read_p99 = _median_of([(r.get("latency") or {}).get("p99_ms") for r in reads])
+        read_max = _max_of([(r.get("latency") or {}).get("max_ms") for r in reads])
+        writes = _summed(loads, lambda x: int(x.get("requests") or 0))
+        failed = _summed(loads, lambda x: len(x.get("failed") or []))
+        asked = _summed(reads, lambda x: int(x.get("responses") or 0) + sum((x.get("errors") or {}).values()))
+        jobs = _summed(loads, lambda x: int(x.get("jobs") or 0))
+        unfinished = _summed(loads, lambda x: len(x.get("jobs_not_completed") or []))
+        cells = [
+            contestant + ("" if all(run.get("ok") for run in own) else " (a round failed)"),
+            str(len(own)),
+            "none" if not maintenance else fmt(maintenance),
+            ", ".join(fmt(run.get("user_outage_s")) for run in own),
+            fmt(_median_of([run.get("wall_s") for run in own])),
+            f"{writes} / **{failed}**",
+            f"{asked} / **{_summed(reads, _not_200)}**",
+            f"{jobs} / {unfinished}",
+            f"{fmt(write_p99)} / {fmt(write_max)}",
+            f"{fmt(read_p99)} / {fmt(read_max)}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(names: list[str]) -> int:
     for name in names:
         data = json.loads((bl.RESULTS / f"{name}.json").read_text(encoding="utf-8"))
@@ -54,6 +121,10 @@ def main(names: list[str]) -> int:
                 runs = [r for r in data["runs"] if r["comparison"] == comparison]
                 print(f"runs (wall_s): {runs_line(runs, 'wall_s')}\n")
             continue
+        if data.get("benchmark") == "growth":
+            print(bg.markdown_table(data["runs"]) + "\n")
+            print(ratios(data["ratios"]) + "\n")
+            continue
         metrics = sorted({m for values in data["medians"].values() for m in values})
         print(table(data["medians"], metrics) + "\n")
         print(ratios(data["ratios"]) + "\n")
@@ -61,6 +132,8 @@ def main(names: list[str]) -> int:
             print(f"overhead: {data['overhead']}\n")
         for key in ("maintenance_s", "wall_s"):
             print(f"runs ({key}): {runs_line(data['runs'], key)}\n")
+        if any(run.get("write_load") for run in data["runs"]):
+            print(load_table(data["runs"]) + "\n")
     return 0
 
 
