@@ -278,12 +278,23 @@ def cell(value: t.Any, places: int) -> str:
     return f"{float(value):.{places}f}"
 
 
+# A step under this many seconds was skipped (profile_tasks still lists a skipped task, at ~0.02 s).
+SKIPPED_BELOW_S = 0.05
+
+
+def step_cell(key: str, value: t.Any, places: int) -> str:
+    """A step that did not run in this case (the dump of a pitr deploy) reads "-", not 0.0."""
+    if key in STEPS and value is not None and float(value) < SKIPPED_BELOW_S:
+        return "-"
+    return cell(value, places)
+
+
 def markdown_table(runs: Sequence[Mapping[str, t.Any]]) -> str:
     header = ["case", *(title for title, _key, _places in TABLE)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for run in runs:
         case = str(run["case"]) + ("" if run.get("ok") else " (failed)")
-        cells = [cell(run.get(key), places) for _title, key, places in TABLE]
+        cells = [step_cell(key, run.get(key), places) for _title, key, places in TABLE]
         lines.append("| " + " | ".join([case, *cells]) + " |")
     return "\n".join(lines)
 

@@ -173,6 +173,20 @@ def test_markdown_table_one_row_per_case() -> None:
             "start_s": 4.5,
         },
         bg.failed_run("10 GB, zero downtime", "boom"),
+        {
+            "case": "1 GB, window, pitr",
+            "ok": True,
+            "database_gb": 1.071,
+            "wall_s": 52.8,
+            "maintenance_s": 0.02,
+            "user_outage_s": 0.0,
+            "pg_dump_s": 0.02,
+            "base_backup_s": 3.61,
+            "restore_point_s": 1.7,
+            "api_backup_s": 4.1,
+            "migration_s": 0.0,
+            "start_s": 2.0,
+        },
     ]
     lines = bg.markdown_table(runs).splitlines()
     assert lines[0] == (
@@ -182,6 +196,8 @@ def test_markdown_table_one_row_per_case() -> None:
     assert lines[1] == "|---|---|---|---|---|---|---|---|---|---|---|"
     assert lines[2] == "| 1 GB, window | 1.07 | 80.1 | 40.0 | 40.0 | 23.4 | n/a | n/a | 8.0 | 0.9 | 4.5 |"
     assert lines[3] == "| 10 GB, zero downtime (failed) | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"
+    # Skipped steps (under 0.05 s in profile_tasks) read "-"; the window and outage are measured, not steps.
+    assert lines[4] == "| 1 GB, window, pitr | 1.07 | 52.8 | 0.0 | 0.0 | - | 3.6 | 1.7 | 4.1 | - | 2.0 |"
 
 
 def test_failed_run_keeps_the_tail_of_the_error() -> None:
