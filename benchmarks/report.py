@@ -45,10 +45,6 @@ def runs_line(runs: list[dict[str, t.Any]], key: str) -> str:
     return "; ".join(f"{name}: {', '.join(values)}" for name, values in per.items())
 
 
-def _summed(runs: list[dict[str, t.Any]], count: t.Callable[[dict[str, t.Any]], int]) -> int:
-    return sum(count(run) for run in runs)
-
-
 def _not_200(reads: dict[str, t.Any]) -> int:
     """hey's answers other than 200, and the requests that got no HTTP answer at all."""
     statuses = reads.get("statuses") or {}
@@ -87,11 +83,12 @@ def load_table(runs: list[dict[str, t.Any]]) -> str:
         write_max = _max_of([(load.get("latency") or {}).get("max_ms") for load in loads])
         read_p99 = _median_of([(r.get("latency") or {}).get("p99_ms") for r in reads])
         read_max = _max_of([(r.get("latency") or {}).get("max_ms") for r in reads])
-        writes = _summed(loads, lambda x: int(x.get("requests") or 0))
-        failed = _summed(loads, lambda x: len(x.get("failed") or []))
-        asked = _summed(reads, lambda x: int(x.get("responses") or 0) + sum((x.get("errors") or {}).values()))
-        jobs = _summed(loads, lambda x: int(x.get("jobs") or 0))
-        unfinished = _summed(loads, lambda x: len(x.get("jobs_not_completed") or []))
+        writes = sum(int(x.get("requests") or 0) for x in loads)
+        failed = sum(len(x.get("failed") or []) for x in loads)
+        asked = sum(int(x.get("responses") or 0) + sum((x.get("errors") or {}).values()) for x in reads)
+        jobs = sum(int(x.get("jobs") or 0) for x in loads)
+        unfinished = sum(len(x.get("jobs_not_completed") or []) for x in loads)
+        not_200 = sum(_not_200(x) for x in reads)
         cells = [
             contestant + ("" if all(run.get("ok") for run in own) else " (a round failed)"),
             str(len(own)),
@@ -99,7 +96,7 @@ def load_table(runs: list[dict[str, t.Any]]) -> str:
             ", ".join(fmt(run.get("user_outage_s")) for run in own),
             fmt(_median_of([run.get("wall_s") for run in own])),
             f"{writes} / **{failed}**",
-            f"{asked} / **{_summed(reads, _not_200)}**",
+            f"{asked} / **{not_200}**",
             f"{jobs} / {unfinished}",
             f"{fmt(write_p99)} / {fmt(write_max)}",
             f"{fmt(read_p99)} / {fmt(read_max)}",

@@ -20,8 +20,6 @@ from ansible_collections.ablage.ops.plugins.module_utils._alerts import alert_na
 
 Dict = t.Dict[str, t.Any]
 
-__all__ = ["alerts_by_start", "parse_time"]
-
 
 def alerts_by_start(answer: t.Any, since: str = "") -> Dict:
     """The firing alerts of Prometheus' ``/api/v1/alerts`` answer, split at ``since`` (the deploy's start).

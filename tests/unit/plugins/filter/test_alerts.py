@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from ansible_collections.ablage.ops.plugins.filter.alerts import alerts_by_start, parse_time
+from ansible_collections.ablage.ops.plugins.filter.alerts import alerts_by_start
+from ansible_collections.ablage.ops.plugins.module_utils._alerts import parse_time
 
 SINCE = "2026-12-05T13:00:00Z"
 
